@@ -1,0 +1,83 @@
+// Record types persisted under the state root, one JSON file per network and per container.
+
+export const SCHEMA_VERSION = 1;
+
+export interface IpamConfig {
+  subnet: string; // CIDR, normalised (network address)
+  gateway: string;
+  ipRange?: string;
+}
+
+export interface NetworkRecord {
+  schema: number;
+  id: string; // 64 hex
+  name: string;
+  created: string; // ISO time
+  driver: 'bridge';
+  isDefault: boolean; // the legacy network `bridge`
+  internal: boolean;
+  enableIPv6: boolean;
+  mtu: number;
+  device: string; // bridge device name
+  ipam: IpamConfig[]; // IPv4 first, then IPv6 when enabled
+  options: Record<string, string>;
+}
+
+export interface EndpointRecord {
+  networkId: string;
+  networkName: string;
+  ifname: string; // eth0, eth1, ... inside the container
+  hostVeth: string; // host end of the veth pair
+  mac: string;
+  ipv4: string;
+  ipv6?: string;
+  prefixLen: number;
+  prefixLen6?: number;
+  gateway: string;
+  gateway6?: string;
+  aliases: string[]; // --network-alias / connect --alias
+  requestedIp?: string; // --ip, kept so that `start` asks for the same address
+}
+
+export type ContainerStatus = 'created' | 'running' | 'exited';
+
+export interface ContainerState {
+  status: ContainerStatus;
+  pid: number;
+  startTime?: string; // field 22 of /proc/PID/stat: tells a re-used pid apart
+  exitCode: number;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: string;
+}
+
+export interface ContainerRecord {
+  schema: number;
+  id: string; // 64 hex
+  name: string;
+  created: string;
+  hostname: string;
+  domainname: string;
+  cmd: string[];
+  env: string[]; // K=V
+  workdir: string;
+  rootfs?: string;
+  detach: boolean;
+  autoRemove: boolean;
+  network: string; // network asked for at `run` (name)
+  requestedIp?: string;
+  networkAliases: string[];
+  links: string[]; // NAME:ALIAS as given
+  extraHosts: string[]; // NAME:IP as given
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  state: ContainerState;
+  endpoints: EndpointRecord[]; // in the order they were attached
+  files: {
+    hosts?: string; // sha256 of what dnsnet last wrote
+    hostname?: string;
+    resolvConf?: string;
+  };
+  resolvConfEdited?: boolean; // the user edited /etc/resolv.conf inside: dnsnet leaves it alone
+}
