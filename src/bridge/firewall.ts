@@ -1,0 +1,14 @@
+// Apply (or just check) a state root's nftables table in one `nft -f -` transaction (shell).
+import { runNft } from '../netns/run.js';
+import type { NetworkRecord } from '../state/types.js';
+import { renderTable } from './ruleset.js';
+
+/** Make `table inet <table>` match `networks` (none: delete it). All or nothing; DnsnetError('kernel'). */
+export async function applyRuleset(table: string, networks: NetworkRecord[]): Promise<void> {
+  await runNft(renderTable(table, networks), { what: `apply nftables table inet ${table}` });
+}
+
+/** Validate the script with `nft -c` without changing the ruleset. */
+export async function checkRuleset(table: string, networks: NetworkRecord[]): Promise<void> {
+  await runNft(renderTable(table, networks), { check: true, what: `check nftables table inet ${table}` });
+}

@@ -1,0 +1,14 @@
+// Public API of bridge/: device and table names, the nftables ruleset, bridges, firewall, forwarding.
+export { bridgeName, tableName } from './names.js';
+export { renderTable } from './ruleset.js';
+export {
+  type LinkInfo,
+  bridgeBatch,
+  createBridge,
+  deleteBridge,
+  enableForwarding,
+  hostTakenSubnets,
+  linkExists,
+  listLinks,
+} from './device.js';
+export { applyRuleset, checkRuleset } from './firewall.js';
