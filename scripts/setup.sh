@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything dnsnet needs on Debian 12 as root: the kernel tools, the test clients, the npm
+# packages; builds it and puts `dnsnet` on the PATH. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then echo "setup: run as root (dnsnet makes namespaces, bridges and nftables rules)" >&2; exit 1; fi
+
+need=(iproute2 nftables iputils-ping util-linux hostname procps bind9-dnsutils)
+missing=()
+for p in "${need[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund --loglevel=error
+npm run --silent build
+npm link --no-audit --no-fund --loglevel=error >/dev/null
+echo "setup: dnsnet $(node dist/cli/main.js version 2>/dev/null | awk '{print $2}') installed as $(command -v dnsnet)"

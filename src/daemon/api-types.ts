@@ -1,0 +1,147 @@
+// The HTTP+JSON API between the CLI and the daemon: request bodies and the routes that take them.
+//
+// Routes (all JSON; errors answer 4xx/5xx with ApiError):
+//   GET    /_ping                          -> { pid }
+//   GET    /networks                       -> NetworkJson[]
+//   POST   /networks            NetworkCreateSpec -> NetworkJson
+//   GET    /networks/:ref                  -> NetworkJson        (ref = name, ID or unique ID prefix)
+//   DELETE /networks/:ref                  -> {}
+//   POST   /networks/prune                 -> { deleted: string[] }
+//   POST   /networks/:ref/connect    ConnectSpec -> {}
+//   POST   /networks/:ref/disconnect { container: string, force?: boolean } -> {}
+//   GET    /containers?all=1               -> ContainerJson[]   (running only unless all=1)
+//   POST   /containers          RunSpec   -> RunResult
+//   GET    /containers/:ref/json           -> ContainerJson
+//   POST   /containers/:ref/started  { pid } -> {}               (foreground run: the CLI reports its child)
+//   POST   /containers/:ref/exited   { exitCode } -> {}          (foreground run: the child ended)
+//   POST   /containers/:ref/stop     { timeout?: number } -> {}
+//   POST   /containers/:ref/start          -> RunResult
+//   DELETE /containers/:ref?force=1        -> {}
+//   GET    /containers/:ref/logs?follow=1  -> text/plain stream
+//   POST   /containers/:ref/exec     ExecSpec -> Launch          (the CLI spawns it)
+//   GET    /stats                          -> StatsJson
+//   POST   /system/prune                   -> { removed: string[] }
+
+export interface ApiError {
+  code: string; // DnsnetError code
+  message: string; // "<doing what>: <why>"
+}
+
+export interface NetworkCreateSpec {
+  name: string;
+  subnets: string[]; // --subnet, repeatable (one v4, one v6 at most)
+  gateways: string[]; // --gateway, matched to subnets by family
+  ipRange?: string;
+  ipv6: boolean;
+  internal: boolean;
+  options: Record<string, string>; // -o key=value (mtu)
+}
+
+export interface ConnectSpec {
+  container: string;
+  aliases: string[];
+  ip?: string;
+}
+
+export interface RunSpec {
+  name?: string;
+  detach: boolean;
+  autoRemove: boolean;
+  network?: string; // default: the network `bridge`
+  hostname?: string;
+  ip?: string;
+  networkAliases: string[];
+  links: string[]; // NAME[:ALIAS]
+  extraHosts: string[]; // NAME:IP
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  env: string[]; // K=V, or K to take it from the caller
+  workdir?: string;
+  rootfs?: string;
+  cmd: string[];
+  callerEnv?: Record<string, string>; // for `-e K` without a value
+}
+
+/** How to start a process inside a sandbox: the CLI (foreground) or the supervisor (-d) spawns it. */
+export interface Launch {
+  argv: string[]; // argv[0] is an absolute path
+  env: Record<string, string>;
+}
+
+export interface RunResult {
+  id: string;
+  name: string;
+  launch?: Launch; // foreground only: the CLI spawns this and reports started/exited
+}
+
+export interface ExecSpec {
+  cmd: string[];
+  env: string[];
+  workdir?: string;
+  callerEnv?: Record<string, string>;
+}
+
+/** Docker's `network inspect` shape (the fields dnsnet fills). */
+export interface NetworkJson {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: 'bridge';
+  EnableIPv6: boolean;
+  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway: string; IPRange?: string }[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** Docker's `inspect` shape for a container (the fields dnsnet fills). */
+export interface ContainerJson {
+  Id: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  State: { Status: string; Running: boolean; Pid: number; ExitCode: number; Error: string; StartedAt: string; FinishedAt: string };
+  Name: string; // "/name", as Docker does
+  ResolvConfPath: string;
+  HostnamePath: string;
+  HostsPath: string;
+  LogPath: string;
+  HostConfig: {
+    Dns: string[];
+    DnsSearch: string[];
+    DnsOptions: string[];
+    ExtraHosts: string[];
+    Links: string[];
+    NetworkMode: string;
+    AutoRemove: boolean;
+  };
+  Config: { Hostname: string; Domainname: string; Env: string[]; Cmd: string[]; WorkingDir: string; Rootfs?: string };
+  NetworkSettings: {
+    Networks: Record<
+      string,
+      {
+        NetworkID: string;
+        EndpointID: string;
+        Gateway: string;
+        IPAddress: string;
+        IPPrefixLen: number;
+        IPv6Gateway: string;
+        GlobalIPv6Address: string;
+        GlobalIPv6PrefixLen: number;
+        MacAddress: string;
+        Aliases: string[];
+        DNSNames: string[];
+      }
+    >;
+  };
+  Dnsnet: { ResolvConfEdited: boolean; Upstreams: string[]; Netns: string };
+}
+
+export interface StatsJson {
+  resolver: Record<string, number | Record<string, Record<string, number>>>;
+}

@@ -1,0 +1,170 @@
+// `dnsnet demo`: the whole mission on this machine, on its own roots, cleaned up afterwards (Ctrl-C too).
+// Every upstream it uses is a fake DNS server on loopback that it runs itself: nothing leaves the host.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import dnsPacket from 'dns-packet';
+import { tableName } from '../bridge/index.js';
+
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const LOOKUP = 'www.upstream.test';
+
+interface Upstream {
+  ip: string;
+  answer: string;
+  close(): void;
+}
+
+/** A tiny authoritative-for-everything DNS server on a loopback address (UDP only: enough for getent). */
+async function startUpstream(ip: string, answer: string): Promise<Upstream> {
+  const sock = dgram.createSocket('udp4');
+  sock.on('message', (msg, rinfo) => {
+    try {
+      const q = dnsPacket.decode(msg);
+      const question = q.questions?.[0];
+      if (!question) return;
+      const answers = question.type === 'A' ? [{ type: 'A' as const, name: question.name, ttl: 5, data: answer }] : [];
+      const reply = dnsPacket.encode({ id: q.id, type: 'response', flags: dnsPacket.RECURSION_AVAILABLE | dnsPacket.RECURSION_DESIRED, questions: [question], answers });
+      sock.send(reply, rinfo.port, rinfo.address);
+    } catch {
+      // not DNS: ignore
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(53, ip, () => resolve());
+  });
+  return { ip, answer, close: () => sock.close() };
+}
+
+export async function runDemo(): Promise<void> {
+  const tag = crypto.randomBytes(3).toString('hex');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dnsnet-demo-'));
+  const hostResolv = path.join(dir, 'host-resolv.conf');
+  const stateRoot = path.join(dir, 'state');
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    DNSNET_ROOT: stateRoot,
+    DNSNET_RUN: path.join(dir, 'run'),
+    DNSNET_HOST_RESOLV_CONF: hostResolv,
+    DNSNET_SYSTEMD_RESOLV_CONF: path.join(dir, 'no-systemd'),
+    DNSNET_DEFAULT_BRIDGE: `dndemo${tag}`,
+  };
+  const net = `demo-${tag}`;
+  const a = `127.53.${crypto.randomInt(1, 250)}.1`;
+  const b = a.replace(/\.1$/, '.2');
+  const upstreams: Upstream[] = [];
+  let cleaning: Promise<void> | undefined;
+
+  const say = (text: string) => process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
+  const dnsnet = (args: string[], show = true): Promise<{ code: number; out: string }> =>
+    new Promise((resolve) => {
+      if (show) process.stdout.write(`$ dnsnet ${args.join(' ')}\n`);
+      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (show) process.stdout.write(d);
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        if (show) process.stdout.write(d);
+      });
+      child.on('close', (code) => resolve({ code: code ?? 1, out }));
+    });
+
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      say('cleaning up');
+      const ps = await dnsnet(['ps', '-a', '-q'], false);
+      const ids = ps.out.split('\n').filter(Boolean);
+      if (ids.length) await dnsnet(['rm', '-f', ...ids], false);
+      await dnsnet(['network', 'prune'], false);
+      const pidFile = path.join(env.DNSNET_RUN!, 'dnsnet.pid');
+      if (fs.existsSync(pidFile)) {
+        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+        try {
+          process.kill(pid, 'SIGTERM');
+          for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+        } catch {
+          // already gone
+        }
+      }
+      await run('ip', ['link', 'delete', env.DNSNET_DEFAULT_BRIDGE!]);
+      await run('nft', ['delete', 'table', 'inet', tableName(stateRoot, false)]);
+      for (const u of upstreams) u.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      process.stdout.write('removed the demo containers, networks, bridges, nftables table and files\n');
+    })());
+  const onSignal = () => {
+    void cleanup().then(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let ok = true;
+  const check = (cond: boolean, what: string) => {
+    process.stdout.write(cond ? `   ok: ${what}\n` : `   FAILED: ${what}\n`);
+    ok &&= cond;
+  };
+  try {
+    upstreams.push(await startUpstream(a, '192.0.2.10'), await startUpstream(b, '192.0.2.20'));
+    fs.writeFileSync(hostResolv, `# demo host resolv.conf: a fake upstream on loopback\nnameserver ${a}\n`);
+
+    say('a user-defined network and two containers on it');
+    check((await dnsnet(['network', 'create', net])).code === 0, `network ${net} created`);
+    check((await dnsnet(['run', '-d', '--name', 'tomcat81', '--network', net, '--', 'sleep', 'infinity'])).code === 0, 'tomcat81 running');
+    const ping = await dnsnet(['run', '--rm', '--name', 'tomcat82', '--network', net, '--', 'ping', '-c1', '-W2', 'tomcat81']);
+    check(ping.code === 0, 'tomcat82 pings tomcat81 by name');
+
+    say('on the default network names do not resolve (as in Docker)');
+    await dnsnet(['run', '-d', '--name', 'legacy81', '--', 'sleep', 'infinity']);
+    const legacy = await dnsnet(['run', '--rm', '--name', 'legacy82', '--', 'ping', '-c1', '-W1', 'legacy81']);
+    check(legacy.code !== 0, 'legacy82 cannot resolve legacy81');
+
+    say("tomcat81's generated files");
+    await dnsnet(['exec', 'tomcat81', 'cat', '/etc/resolv.conf']);
+    await dnsnet(['exec', 'tomcat81', 'cat', '/etc/hosts']);
+
+    say(`forwarding: ${LOOKUP} through the host's upstream ${a}`);
+    const before = await dnsnet(['exec', 'tomcat81', 'getent', 'hosts', LOOKUP]);
+    check(before.out.includes('192.0.2.10'), `answered by ${a} (192.0.2.10)`);
+
+    say(`the host's resolv.conf changes while tomcat81 runs: upstream ${b}, search demo.internal`);
+    const fd = fs.openSync(hostResolv, 'r+');
+    const text = `# demo host resolv.conf, edited\nnameserver ${b}\nsearch demo.internal\n`;
+    fs.writeSync(fd, text, 0);
+    fs.ftruncateSync(fd, Buffer.byteLength(text));
+    fs.closeSync(fd);
+    process.stdout.write(text);
+    let after = { code: 1, out: '' };
+    for (let i = 0; i < 20 && !after.out.includes('192.0.2.20'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await dnsnet(['exec', 'tomcat81', 'getent', 'hosts', LOOKUP], false);
+    }
+    process.stdout.write(`$ dnsnet exec tomcat81 getent hosts ${LOOKUP}\n${after.out}`);
+    check(after.out.includes('192.0.2.20'), `now answered by ${b} (192.0.2.20), without restarting the container`);
+    const resolv = await dnsnet(['exec', 'tomcat81', 'cat', '/etc/resolv.conf']);
+    check(resolv.out.includes('search demo.internal'), "the container's resolv.conf followed the host");
+  } catch (error) {
+    ok = false;
+    process.stdout.write(`demo failed: ${(error as Error).message}\n`);
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  say(ok ? 'demo passed' : 'demo FAILED');
+  if (!ok) process.exitCode = 1;
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.on('close', () => resolve());
+    child.on('error', () => resolve());
+  });
+}

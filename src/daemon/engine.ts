@@ -1,0 +1,787 @@
+// The daemon's core: networks and containers in memory, every change persisted and applied to the
+// kernel, the resolver kept in step, and rollback when a step fails.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import { DnsnetError, wrapError } from '../errors.js';
+import { allocateAddress, macFor } from '../ipam/index.js';
+import { Resolver, type ResolverContainer } from '../resolver/index.js';
+import { openResolverSockets } from '../netns/resolver-sockets.js';
+import { parseDnsServer, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
+import { addEndpoint, buildExecArgv, buildLaunchArgv, createNetns, deleteLink, deleteNetns, type EndpointPlan } from '../netns/sandbox.js';
+import { paths, type Roots } from '../state/paths.js';
+import { StateStore } from '../state/store.js';
+import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
+import type { ConnectSpec, ContainerJson, ExecSpec, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from './api-types.js';
+import {
+  containerHosts,
+  containerResolvConf,
+  hostHasIPv6,
+  readHostResolv,
+  rewriteHosts,
+  rewriteResolvConf,
+  usesEmbeddedDns,
+  writeContainerFiles,
+  type HostResolv,
+  type LinkTarget,
+} from './container-files.js';
+import { containerJson, networkJson } from './json.js';
+import { Mutex } from './mutex.js';
+import { findByRef, generateName, newId, validateName } from './names.js';
+import { DEFAULT_NETWORK, defaultNetworkSpec, firewallTable, planNetwork, realizeNetwork, shortHash, unrealizeNetwork } from './networks.js';
+import { applyRuleset } from '../bridge/index.js';
+import { isAlive, readStartTime } from './proc.js';
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const FOREGROUND_START_GRACE_MS = 30_000;
+
+export type Log = (line: string) => void;
+
+export class Engine {
+  readonly networks = new Map<string, NetworkRecord>();
+  readonly containers = new Map<string, ContainerRecord>();
+  readonly store: StateStore;
+  readonly resolver: Resolver;
+  private readonly lock = new Mutex();
+  private host: HostResolv;
+  private readonly children = new Map<string, number>(); // container id -> pid of a child we spawned
+  private readonly exitWaiters = new Map<string, (() => void)[]>();
+  private poller: NodeJS.Timeout | undefined;
+  private readonly loIPv6 = hostHasIPv6();
+
+  constructor(
+    readonly roots: Roots,
+    private readonly log: Log,
+  ) {
+    this.store = new StateStore(roots);
+    this.resolver = new Resolver({ log: (line) => log(line) });
+    this.host = readHostResolv(roots);
+  }
+
+  // ---------- start-up and shutdown ----------
+
+  async boot(): Promise<void> {
+    await this.store.init();
+    const nets = await this.store.loadNetworks();
+    for (const bad of nets.corrupt) this.log(`[state] skipping corrupt network record ${bad.file}: ${bad.why}`);
+    for (const n of nets.records) this.networks.set(n.id, n);
+    this.resolver.setHostUpstreams(this.hostUpstreams());
+    if (![...this.networks.values()].some((n) => n.isDefault)) {
+      const net = await planNetwork(defaultNetworkSpec(), [...this.networks.values()], this.host.parsed.nameservers, {
+        isDefault: true,
+        device: this.roots.defaultBridge,
+      });
+      await realizeNetwork(this.roots, net, [...this.networks.values(), net]);
+      await this.store.saveNetwork(net);
+      this.networks.set(net.id, net);
+    } else {
+      // After a reboot the records remain but the kernel objects are gone: make them again.
+      for (const net of this.networks.values()) {
+        if (!fs.existsSync(`/sys/class/net/${net.device}`)) await realizeNetwork(this.roots, net, [...this.networks.values()]);
+      }
+      await realizeFirewall(this);
+    }
+    const ctrs = await this.store.loadContainers();
+    for (const bad of ctrs.corrupt) this.log(`[state] skipping corrupt container record ${bad.file}: ${bad.why}`);
+    for (const c of ctrs.records) this.containers.set(c.id, c);
+    await this.recover();
+    this.poller = setInterval(() => void this.poll(), 250);
+    this.poller.unref();
+  }
+
+  /** Re-adopt live containers, clean up what died while the daemon was away, roll back half-done runs. */
+  private async recover(): Promise<void> {
+    for (const c of [...this.containers.values()]) {
+      if (c.state.status === 'running' && isAlive(c.state.pid, c.state.startTime) && fs.existsSync(paths.netnsPath(c.id))) {
+        try {
+          await this.registerDns(c);
+          this.log(`[daemon] re-adopted container ${c.name} (pid ${c.state.pid})`);
+        } catch (error) {
+          this.log(`[daemon] re-adopt ${c.name}: ${(error as Error).message}`);
+        }
+        continue;
+      }
+      if (c.state.status === 'created') {
+        this.log(`[daemon] rolling back half-done run of ${c.name}`);
+        await this.teardownSandbox(c);
+        await this.store.deleteContainer(c.id);
+        this.containers.delete(c.id);
+        continue;
+      }
+      if (c.state.status === 'running') {
+        this.log(`[daemon] container ${c.name} died while the daemon was away`);
+        await this.markExited(c, 255, 'exit status unknown: the process ended while the daemon was not running');
+      } else {
+        await this.teardownSandbox(c); // idempotent: leaves nothing of an exited container in the kernel
+        c.endpoints = [];
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
+    await this.resolver.close();
+  }
+
+  // ---------- host resolv.conf ----------
+
+  private hostUpstreams(): string[] {
+    return this.host.parsed.nameservers;
+  }
+
+  /** The host file changed: new upstreams at once, then every container's file (in place). */
+  async reloadHost(text: string): Promise<void> {
+    this.host = readHostResolv(this.roots, text);
+    this.resolver.setHostUpstreams(this.hostUpstreams());
+    this.log(`[watcher] host resolv.conf changed: upstreams ${this.hostUpstreams().join(', ') || '(none: 8.8.8.8, 8.8.4.4)'}`);
+    await this.lock.run(async () => {
+      for (const c of this.containers.values()) {
+        if (c.state.status !== 'running') continue;
+        const gen = containerResolvConf(c, this.networks, this.host);
+        const before = c.resolvConfEdited;
+        await rewriteResolvConf(this.roots, c, gen.text).catch((e: unknown) => this.log(`[watcher] rewrite ${c.name}: ${(e as Error).message}`));
+        if (c.resolvConfEdited && !before) this.log(`[watcher] ${c.name}: /etc/resolv.conf was edited inside the container; left alone`);
+        await this.store.saveContainer(c);
+      }
+    });
+  }
+
+  // ---------- networks ----------
+
+  listNetworks(): NetworkJson[] {
+    return [...this.networks.values()]
+      .sort((a, b) => a.created.localeCompare(b.created))
+      .map((n) => networkJson(n, this.containers.values()));
+  }
+
+  inspectNetwork(ref: string): NetworkJson {
+    return networkJson(this.findNetwork(ref), this.containers.values());
+  }
+
+  findNetwork(ref: string): NetworkRecord {
+    return findByRef(this.networks.values(), ref, 'network');
+  }
+
+  createNetwork(spec: NetworkCreateSpec): Promise<NetworkJson> {
+    return this.lock.run(async () => {
+      const net = await planNetwork(spec, [...this.networks.values()], this.host.parsed.nameservers);
+      await realizeNetwork(this.roots, net, [...this.networks.values(), net]);
+      try {
+        await this.store.saveNetwork(net);
+      } catch (error) {
+        await unrealizeNetwork(this.roots, net, [...this.networks.values()]);
+        throw wrapError(`create network ${spec.name}`, error);
+      }
+      this.networks.set(net.id, net);
+      this.log(`[daemon] network ${net.name} created: ${net.ipam.map((c) => c.subnet).join(', ')} on ${net.device}`);
+      return networkJson(net, []);
+    });
+  }
+
+  removeNetwork(ref: string): Promise<void> {
+    return this.lock.run(async () => {
+      const net = this.findNetwork(ref);
+      await this.removeNetworkLocked(net);
+    });
+  }
+
+  private async removeNetworkLocked(net: NetworkRecord): Promise<void> {
+    if (net.isDefault) throw new DnsnetError('invalid', `remove network ${net.name}: it is the pre-defined default network and cannot be removed`);
+    const users = [...this.containers.values()].filter((c) => c.endpoints.some((ep) => ep.networkId === net.id));
+    if (users.length > 0) {
+      throw new DnsnetError('conflict', `remove network ${net.name}: in use by container(s) ${users.map((c) => c.name).join(', ')}`);
+    }
+    const remaining = [...this.networks.values()].filter((n) => n.id !== net.id);
+    const failures = await unrealizeNetwork(this.roots, net, remaining);
+    await this.store.deleteNetwork(net.id);
+    this.networks.delete(net.id);
+    if (failures.length > 0) throw new DnsnetError('kernel', `remove network ${net.name}: ${failures.join('; ')}`);
+  }
+
+  pruneNetworks(): Promise<string[]> {
+    return this.lock.run(async () => {
+      const deleted: string[] = [];
+      for (const net of [...this.networks.values()]) {
+        if (net.isDefault) continue;
+        if ([...this.containers.values()].some((c) => c.endpoints.some((ep) => ep.networkId === net.id))) continue;
+        await this.removeNetworkLocked(net);
+        deleted.push(net.name);
+      }
+      return deleted;
+    });
+  }
+
+  // ---------- containers: queries ----------
+
+  findContainer(ref: string): ContainerRecord {
+    return findByRef(this.containers.values(), ref, 'container');
+  }
+
+  listContainers(all: boolean): ContainerJson[] {
+    return [...this.containers.values()]
+      .filter((c) => all || c.state.status === 'running')
+      .sort((a, b) => b.created.localeCompare(a.created))
+      .map((c) => this.containerJson(c));
+  }
+
+  inspectContainer(ref: string): ContainerJson {
+    return this.containerJson(this.findContainer(ref));
+  }
+
+  private containerJson(c: ContainerRecord): ContainerJson {
+    const upstreams = usesEmbeddedDns(c, this.networks) ? this.resolver.upstreamsFor(c.id) : [];
+    return containerJson(this.roots, c, this.networks, upstreams);
+  }
+
+  // ---------- containers: run ----------
+
+  /** Validate everything a run asks for before anything changes. */
+  private validateRun(spec: RunSpec): { net: NetworkRecord; name: string } {
+    if (spec.cmd.length === 0) throw new DnsnetError('invalid', 'run: no command given');
+    const name = spec.name ?? generateName((n) => this.nameTaken(n));
+    validateName('container', name);
+    if (this.nameTaken(name)) throw new DnsnetError('conflict', `run: the container name "${name}" is already in use`);
+    const net = this.findNetwork(spec.network ?? DEFAULT_NETWORK);
+    if (spec.hostname !== undefined) validateHostname(spec.hostname);
+    if (net.isDefault && spec.networkAliases.length > 0) {
+      throw new DnsnetError('invalid', 'run: network-scoped aliases are only supported for user-defined networks');
+    }
+    for (const a of spec.networkAliases) validateHostname(a);
+    for (const d of spec.dns) parseDnsServer(d);
+    for (const d of spec.dnsSearch) validateDnsSearch(d);
+    for (const o of spec.dnsOptions) validateDnsOption(o);
+    for (const h of spec.extraHosts) parseAddHost(h, this.defaultGateway());
+    for (const l of spec.links) this.parseLink(l, net);
+    if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) {
+      throw new DnsnetError('invalid', `run: the working directory "${spec.workdir}" is not an absolute path`);
+    }
+    if (spec.rootfs !== undefined) {
+      if (!spec.rootfs.startsWith('/')) throw new DnsnetError('invalid', `run: --rootfs "${spec.rootfs}" is not an absolute path`);
+      for (const f of ['etc/hosts', 'etc/resolv.conf']) {
+        if (!fs.existsSync(`${spec.rootfs}/${f}`)) throw new DnsnetError('invalid', `run: --rootfs ${spec.rootfs} has no /${f} to bind-mount over`);
+      }
+    }
+    for (const e of spec.env) {
+      if (e === '' || e.startsWith('=')) throw new DnsnetError('invalid', `run: invalid environment variable "${e}"`);
+    }
+    return { net, name };
+  }
+
+  private nameTaken(name: string): boolean {
+    for (const c of this.containers.values()) if (c.name === name) return true;
+    return false;
+  }
+
+  private defaultGateway(): string | undefined {
+    for (const n of this.networks.values()) if (n.isDefault) return n.ipam[0]?.gateway;
+    return undefined;
+  }
+
+  /** `--link NAME[:ALIAS]`: the target must be a running container on the same network. */
+  private parseLink(link: string, net: NetworkRecord): { target: ContainerRecord; alias: string } {
+    const [targetRef = '', alias0] = link.split(':', 2);
+    const alias = alias0 ?? targetRef;
+    if (targetRef === '' || alias === '') throw new DnsnetError('invalid', `run: invalid --link "${link}": expected NAME[:ALIAS]`);
+    validateHostname(alias);
+    let target: ContainerRecord;
+    try {
+      target = this.findContainer(targetRef);
+    } catch {
+      throw new DnsnetError('invalid', `run: --link ${link}: no such container: ${targetRef}`);
+    }
+    if (target.state.status !== 'running') throw new DnsnetError('invalid', `run: --link ${link}: container ${target.name} is not running`);
+    if (!target.endpoints.some((ep) => ep.networkId === net.id)) {
+      throw new DnsnetError('invalid', `run: --link ${link}: container ${target.name} is not on network ${net.name}`);
+    }
+    return { target, alias };
+  }
+
+  private buildEnv(c: ContainerRecord, callerEnv: Record<string, string> | undefined, extra: string[]): Record<string, string> {
+    const env: Record<string, string> = { PATH: DEFAULT_PATH, HOSTNAME: c.hostname, HOME: '/root' };
+    if (callerEnv?.TERM) env.TERM = callerEnv.TERM;
+    for (const e of [...c.env, ...extra]) {
+      const i = e.indexOf('=');
+      if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
+      else if (callerEnv?.[e] !== undefined) env[e] = callerEnv[e];
+    }
+    return env;
+  }
+
+  run(spec: RunSpec): Promise<RunResult> {
+    return this.lock.run(async () => {
+      const { net, name } = this.validateRun(spec);
+      const id = newId();
+      const env = spec.env.map((e) => (e.includes('=') ? e : spec.callerEnv?.[e] !== undefined ? `${e}=${spec.callerEnv[e]}` : e)).filter((e) => e.includes('='));
+      const c: ContainerRecord = {
+        schema: SCHEMA_VERSION,
+        id,
+        name,
+        created: new Date().toISOString(),
+        hostname: spec.hostname ?? id.slice(0, 12),
+        domainname: '',
+        cmd: spec.cmd,
+        env,
+        workdir: spec.workdir ?? '/',
+        ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
+        detach: spec.detach,
+        autoRemove: spec.autoRemove,
+        network: net.name,
+        ...(spec.ip ? { requestedIp: spec.ip } : {}),
+        networkAliases: spec.networkAliases,
+        links: spec.links,
+        extraHosts: spec.extraHosts,
+        dns: spec.dns,
+        dnsSearch: spec.dnsSearch,
+        dnsOptions: spec.dnsOptions,
+        state: { status: 'created', pid: 0, exitCode: 0 },
+        endpoints: [],
+        files: {},
+      };
+      // Allocate first (pure), so a bad --ip fails before anything exists.
+      const ep = this.planEndpoint(c, net, spec.networkAliases, spec.ip, 0);
+      c.endpoints.push(ep);
+      this.containers.set(c.id, c);
+      try {
+        await this.store.saveContainer(c); // a crash from here on is rolled back at the next start
+        await this.buildSandbox(c);
+        const launch = this.launchFor(c, spec.callerEnv);
+        if (spec.detach) {
+          this.spawnDetached(c, launch);
+        } else {
+          // The CLI spawns it and reports; if it never does, do not keep the sandbox forever.
+          setTimeout(() => void this.abandonIfNotStarted(c.id), FOREGROUND_START_GRACE_MS).unref();
+        }
+        await this.store.saveContainer(c);
+        this.log(`[daemon] container ${c.name} ${spec.detach ? `started (pid ${c.state.pid})` : 'created'}: ${ep.ipv4} on ${net.name}`);
+        return { id: c.id, name: c.name, ...(spec.detach ? {} : { launch }) };
+      } catch (error) {
+        await this.rollbackRun(c);
+        throw wrapError(`run ${name}`, error, 'kernel');
+      }
+    });
+  }
+
+  private async rollbackRun(c: ContainerRecord): Promise<void> {
+    await this.teardownSandbox(c);
+    await this.store.deleteContainer(c.id).catch(() => undefined);
+    this.containers.delete(c.id);
+  }
+
+  private planEndpoint(c: ContainerRecord, net: NetworkRecord, aliases: string[], ip: string | undefined, index: number): EndpointRecord {
+    const used = this.usedAddresses(net.id);
+    const v4 = net.ipam.find((x) => !x.subnet.includes(':'));
+    const v6 = net.ipam.find((x) => x.subnet.includes(':'));
+    if (!v4) throw new DnsnetError('internal', `network ${net.name} has no IPv4 subnet`);
+    const wantV6 = ip?.includes(':');
+    const ipv4 = allocateAddress(v4, used, wantV6 ? undefined : ip);
+    const ipv6 = v6 ? allocateAddress(v6, used, wantV6 ? ip : undefined) : undefined;
+    return {
+      networkId: net.id,
+      networkName: net.name,
+      ifname: `eth${index}`,
+      hostVeth: `vdn${shortHash(c.id, net.id).slice(0, 12)}`,
+      mac: macFor(ipv4),
+      ipv4,
+      ...(ipv6 ? { ipv6, prefixLen6: Number(v6?.subnet.split('/')[1]), gateway6: v6?.gateway } : {}),
+      prefixLen: Number(v4.subnet.split('/')[1]),
+      gateway: v4.gateway,
+      aliases,
+      ...(ip ? { requestedIp: ip } : {}),
+    };
+  }
+
+  private usedAddresses(networkId: string): Set<string> {
+    const used = new Set<string>();
+    for (const c of this.containers.values()) {
+      for (const ep of c.endpoints) {
+        if (ep.networkId !== networkId) continue;
+        used.add(ep.ipv4);
+        if (ep.ipv6) used.add(ep.ipv6);
+      }
+    }
+    return used;
+  }
+
+  private endpointPlan(c: ContainerRecord, ep: EndpointRecord, withGateway: boolean): EndpointPlan {
+    const net = this.networks.get(ep.networkId);
+    if (!net) throw new DnsnetError('not-found', `network ${ep.networkName} no longer exists`);
+    return {
+      netns: paths.netnsName(c.id),
+      hostVeth: ep.hostVeth,
+      ifname: ep.ifname,
+      bridge: net.device,
+      mtu: net.mtu,
+      mac: ep.mac,
+      ipv4: ep.ipv4,
+      prefixLen: ep.prefixLen,
+      ...(ep.ipv6 ? { ipv6: ep.ipv6, prefixLen6: ep.prefixLen6 ?? 64 } : {}),
+      ...(withGateway && !net.internal ? { gateway: ep.gateway, ...(ep.gateway6 ? { gateway6: ep.gateway6 } : {}) } : {}),
+    };
+  }
+
+  /** netns + endpoints + files + resolver sockets and names. The caller rolls back on failure. */
+  private async buildSandbox(c: ContainerRecord): Promise<void> {
+    await createNetns(paths.netnsName(c.id));
+    for (const [i, ep] of c.endpoints.entries()) await addEndpoint(this.endpointPlan(c, ep, i === 0), i === 0);
+    const resolv = containerResolvConf(c, this.networks, this.host);
+    await writeContainerFiles(this.roots, c, this.hostsText(c), resolv.text);
+    if (usesEmbeddedDns(c, this.networks)) await this.registerDns(c);
+  }
+
+  private hostsText(c: ContainerRecord): string {
+    return containerHosts(c, this.loIPv6, this.defaultGateway(), this.defaultNetworkLinks(c));
+  }
+
+  /** `--link` on the default network becomes hosts lines: IP ALIAS HOSTNAME NAME. */
+  private defaultNetworkLinks(c: ContainerRecord): LinkTarget[] {
+    const out: LinkTarget[] = [];
+    for (const ep of c.endpoints) {
+      const net = this.networks.get(ep.networkId);
+      if (!net?.isDefault) continue;
+      for (const l of c.links) {
+        const [ref = '', alias0] = l.split(':', 2);
+        const target = this.tryFind(ref);
+        const tep = target?.endpoints.find((e) => e.networkId === net.id);
+        if (!target || !tep) continue;
+        out.push({ ip: tep.ipv4, alias: alias0 ?? ref, hostname: target.hostname, name: target.name });
+      }
+    }
+    return out;
+  }
+
+  private tryFind(ref: string): ContainerRecord | undefined {
+    try {
+      return this.findContainer(ref);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private resolverView(c: ContainerRecord): ResolverContainer & { dns: string[]; forward: boolean } {
+    const user = c.endpoints.filter((ep) => !(this.networks.get(ep.networkId)?.isDefault ?? true));
+    const links: { alias: string; target: string }[] = [];
+    for (const l of c.links) {
+      const [ref = '', alias0] = l.split(':', 2);
+      const target = this.tryFind(ref);
+      if (target) links.push({ alias: alias0 ?? ref, target: target.name });
+    }
+    return {
+      id: c.id,
+      name: c.name,
+      hostname: c.hostname,
+      endpoints: user.map((ep) => ({ network: ep.networkName, ipv4: ep.ipv4, ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), aliases: ep.aliases })),
+      links,
+      dns: c.dns,
+      forward: user.some((ep) => !(this.networks.get(ep.networkId)?.internal ?? false)),
+    };
+  }
+
+  private async registerDns(c: ContainerRecord): Promise<void> {
+    this.resolver.upsert(this.resolverView(c));
+    if (usesEmbeddedDns(c, this.networks)) {
+      const { udp, tcp } = await openResolverSockets(paths.netnsPath(c.id));
+      this.resolver.attach(c.id, udp, tcp);
+    }
+  }
+
+  private launchFor(c: ContainerRecord, callerEnv: Record<string, string> | undefined): Launch {
+    return {
+      argv: buildLaunchArgv({
+        netnsPath: paths.netnsPath(c.id),
+        hostsFile: paths.hostsFile(this.roots, c.id),
+        hostnameFile: paths.hostnameFile(this.roots, c.id),
+        resolvConfFile: paths.resolvConfFile(this.roots, c.id),
+        hostname: c.hostname,
+        workdir: c.workdir,
+        ...(c.rootfs ? { rootfs: c.rootfs } : {}),
+        cmd: c.cmd,
+      }),
+      env: this.buildEnv(c, callerEnv, []),
+    };
+  }
+
+  private spawnDetached(c: ContainerRecord, launch: Launch): void {
+    const log = fs.openSync(paths.logFile(this.roots, c.id), 'a', 0o600);
+    try {
+      const [file = '', ...args] = launch.argv;
+      const child = spawn(file, args, { env: launch.env, stdio: ['ignore', log, log], detached: true });
+      if (child.pid === undefined) throw new DnsnetError('kernel', `start ${c.name}: spawn failed`);
+      const pid = child.pid;
+      child.on('error', (e) => this.log(`[supervisor] ${c.name}: ${e.message}`));
+      child.on('exit', (code, signal) => {
+        this.children.delete(c.id);
+        const status = code ?? 128 + signalNumber(signal);
+        void this.containerExited(c.id, pid, status);
+      });
+      child.unref();
+      this.children.set(c.id, pid);
+      this.setRunning(c, pid);
+    } finally {
+      fs.closeSync(log);
+    }
+  }
+
+  private setRunning(c: ContainerRecord, pid: number): void {
+    const startTime = readStartTime(pid);
+    c.state = { status: 'running', pid, ...(startTime ? { startTime } : {}), exitCode: 0, startedAt: new Date().toISOString() };
+  }
+
+  /** Foreground run: the CLI spawned the process and tells us its pid. */
+  started(ref: string, pid: number): Promise<void> {
+    return this.lock.run(async () => {
+      const c = this.findContainer(ref);
+      if (c.state.status !== 'created') return;
+      this.setRunning(c, pid);
+      await this.store.saveContainer(c);
+    });
+  }
+
+  /** Foreground run: the CLI saw its child end. */
+  async exited(ref: string, exitCode: number): Promise<void> {
+    const c = this.findContainer(ref);
+    await this.containerExited(c.id, c.state.pid, exitCode);
+  }
+
+  private async abandonIfNotStarted(id: string): Promise<void> {
+    const c = this.containers.get(id);
+    if (c?.state.status !== 'created') return;
+    this.log(`[supervisor] ${c.name}: the CLI never started it; removing`);
+    await this.lock.run(() => this.rollbackRun(c));
+  }
+
+  /** A container's process ended (seen by the child's exit, the CLI, or the poller): clean up once. */
+  private async containerExited(id: string, pid: number, exitCode: number, error?: string): Promise<void> {
+    await this.lock.run(async () => {
+      const c = this.containers.get(id);
+      if (!c || c.state.status !== 'running' || c.state.pid !== pid) return;
+      await this.markExited(c, exitCode, error);
+      this.log(`[supervisor] container ${c.name} exited with ${exitCode}`);
+      if (c.autoRemove) {
+        await this.store.deleteContainer(c.id);
+        this.containers.delete(c.id);
+      }
+    });
+    for (const w of this.exitWaiters.get(id) ?? []) w();
+    this.exitWaiters.delete(id);
+  }
+
+  private async markExited(c: ContainerRecord, exitCode: number, error?: string): Promise<void> {
+    c.state = {
+      status: 'exited',
+      pid: 0,
+      exitCode,
+      ...(c.state.startedAt ? { startedAt: c.state.startedAt } : {}),
+      finishedAt: new Date().toISOString(),
+      ...(error ? { error } : {}),
+    };
+    await this.teardownSandbox(c);
+    c.endpoints = []; // addresses released; `start` allocates again
+    await this.store.saveContainer(c);
+  }
+
+  /** Remove the resolver's names and sockets, the veths and the netns. Keeps going on failure. */
+  private async teardownSandbox(c: ContainerRecord): Promise<void> {
+    this.resolver.remove(c.id);
+    await this.resolver.detach(c.id).catch((e: unknown) => this.log(`[daemon] close sockets of ${c.name}: ${(e as Error).message}`));
+    for (const ep of c.endpoints) {
+      await deleteLink(ep.hostVeth).catch((e: unknown) => this.log(`[daemon] delete ${ep.hostVeth}: ${(e as Error).message}`));
+    }
+    await deleteNetns(paths.netnsName(c.id)).catch((e: unknown) => this.log(`[daemon] delete netns of ${c.name}: ${(e as Error).message}`));
+    // Names that linked to this container see it go.
+    this.refreshLinkers(c.name);
+  }
+
+  private refreshLinkers(name: string): void {
+    for (const other of this.containers.values()) {
+      if (other.state.status === 'running' && other.links.some((l) => l.split(':')[0] === name)) {
+        this.resolver.upsert(this.resolverView(other));
+      }
+    }
+  }
+
+  /** Poll processes we are not the parent of (foreground, re-adopted), and netns deleted by hand. */
+  private async poll(): Promise<void> {
+    for (const c of this.containers.values()) {
+      if (c.state.status !== 'running' || this.children.has(c.id)) continue;
+      if (!isAlive(c.state.pid, c.state.startTime)) {
+        await this.containerExited(c.id, c.state.pid, 255, 'exit status unknown: the process was not a child of the daemon');
+      }
+    }
+  }
+
+  // ---------- containers: stop, start, rm, exec, logs ----------
+
+  async stop(ref: string, timeoutSec = 10): Promise<void> {
+    const c = this.findContainer(ref);
+    if (c.state.status !== 'running') return;
+    const done = this.waitExit(c.id);
+    signal(c.state.pid, 'SIGTERM');
+    const killed = await Promise.race([done.then(() => true), sleep(timeoutSec * 1000).then(() => false)]);
+    if (!killed && c.state.status === 'running') {
+      signal(c.state.pid, 'SIGKILL');
+      await Promise.race([done, sleep(5000)]);
+    }
+  }
+
+  private waitExit(id: string): Promise<void> {
+    return new Promise((resolve) => {
+      const c = this.containers.get(id);
+      if (!c || c.state.status !== 'running') return resolve();
+      const list = this.exitWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.exitWaiters.set(id, list);
+    });
+  }
+
+  start(ref: string): Promise<RunResult> {
+    return this.lock.run(async () => {
+      const c = this.findContainer(ref);
+      if (c.state.status === 'running') return { id: c.id, name: c.name };
+      const net = this.findNetwork(c.network);
+      c.endpoints = [this.planEndpoint(c, net, c.networkAliases, c.requestedIp, 0)];
+      c.state = { ...c.state, status: 'created', pid: 0 };
+      try {
+        await this.buildSandbox(c);
+        this.spawnDetached(c, this.launchFor(c, undefined));
+        c.detach = true;
+        await this.store.saveContainer(c);
+        return { id: c.id, name: c.name };
+      } catch (error) {
+        await this.teardownSandbox(c);
+        c.endpoints = [];
+        c.state = { ...c.state, status: 'exited' };
+        await this.store.saveContainer(c).catch(() => undefined);
+        throw wrapError(`start ${c.name}`, error, 'kernel');
+      }
+    });
+  }
+
+  async remove(ref: string, force: boolean): Promise<void> {
+    const c = this.findContainer(ref);
+    if (c.state.status === 'running') {
+      if (!force) throw new DnsnetError('conflict', `remove ${c.name}: the container is running: stop it first or use rm -f`);
+      const done = this.waitExit(c.id);
+      signal(c.state.pid, 'SIGKILL');
+      await Promise.race([done, sleep(5000)]);
+    }
+    await this.lock.run(async () => {
+      if (!this.containers.has(c.id)) return;
+      await this.teardownSandbox(c);
+      await this.store.deleteContainer(c.id);
+      this.containers.delete(c.id);
+    });
+  }
+
+  exec(ref: string, spec: ExecSpec): Launch {
+    const c = this.findContainer(ref);
+    if (c.state.status !== 'running') throw new DnsnetError('conflict', `exec in ${c.name}: the container is not running`);
+    if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) throw new DnsnetError('invalid', `exec: "${spec.workdir}" is not an absolute path`);
+    return { argv: buildExecArgv(c.state.pid, spec.workdir ?? c.workdir, spec.cmd), env: this.buildEnv(c, spec.callerEnv, spec.env) };
+  }
+
+  logPath(ref: string): { id: string; path: string; running: () => boolean } {
+    const c = this.findContainer(ref);
+    if (!c.detach) throw new DnsnetError('invalid', `logs ${c.name}: the container was run in the foreground; its output went to the terminal`);
+    return { id: c.id, path: paths.logFile(this.roots, c.id), running: () => this.containers.get(c.id)?.state.status === 'running' };
+  }
+
+  // ---------- network connect / disconnect ----------
+
+  connect(netRef: string, spec: ConnectSpec): Promise<void> {
+    return this.lock.run(async () => {
+      const net = this.findNetwork(netRef);
+      const c = this.findContainer(spec.container);
+      if (c.state.status !== 'running') throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: the container is not running`);
+      if (c.endpoints.some((ep) => ep.networkId === net.id)) throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: already connected`);
+      if (net.isDefault && spec.aliases.length > 0) throw new DnsnetError('invalid', `connect ${c.name}: network-scoped aliases are only supported for user-defined networks`);
+      for (const a of spec.aliases) validateHostname(a);
+      const used = new Set(c.endpoints.map((ep) => Number(ep.ifname.slice(3))));
+      let index = 0;
+      while (used.has(index)) index++;
+      const ep = this.planEndpoint(c, net, spec.aliases, spec.ip, index);
+      c.endpoints.push(ep);
+      try {
+        await addEndpoint(this.endpointPlan(c, ep, false), false);
+        await rewriteHosts(this.roots, c, this.hostsText(c));
+        if (usesEmbeddedDns(c, this.networks)) this.resolver.upsert(this.resolverView(c));
+        await this.store.saveContainer(c);
+      } catch (error) {
+        c.endpoints = c.endpoints.filter((e) => e !== ep);
+        await deleteLink(ep.hostVeth).catch(() => undefined);
+        throw wrapError(`connect ${c.name} to ${net.name}`, error, 'kernel');
+      }
+    });
+  }
+
+  disconnect(netRef: string, ctrRef: string): Promise<void> {
+    return this.lock.run(async () => {
+      const net = this.findNetwork(netRef);
+      const c = this.findContainer(ctrRef);
+      const ep = c.endpoints.find((e) => e.networkId === net.id);
+      if (!ep) throw new DnsnetError('conflict', `disconnect ${c.name} from ${net.name}: not connected`);
+      c.endpoints = c.endpoints.filter((e) => e !== ep);
+      if (c.state.status === 'running') {
+        await deleteLink(ep.hostVeth);
+        await rewriteHosts(this.roots, c, this.hostsText(c));
+        if (usesEmbeddedDns(c, this.networks)) this.resolver.upsert(this.resolverView(c));
+      }
+      await this.store.saveContainer(c);
+    });
+  }
+
+  // ---------- system ----------
+
+  /** Remove kernel objects that look like this root's but that no record owns (dead state). */
+  systemPrune(): Promise<string[]> {
+    return this.lock.run(async () => {
+      const removed: string[] = [];
+      const live = new Set([...this.containers.values()].filter((c) => c.state.status !== 'exited').map((c) => paths.netnsName(c.id)));
+      let entries: string[] = [];
+      try {
+        entries = await fsp.readdir('/run/netns');
+      } catch {
+        entries = [];
+      }
+      // Only netns whose name matches a container directory of THIS root, so another root's stay.
+      const ours = new Set((await fsp.readdir(paths.containersDir(this.roots))).map((id) => paths.netnsName(id)));
+      for (const ns of entries) {
+        if (ns.startsWith('dnsnet-') && ours.has(ns) && !live.has(ns)) {
+          await deleteNetns(ns);
+          removed.push(`netns ${ns}`);
+        }
+      }
+      for (const c of this.containers.values()) {
+        if (c.state.status === 'exited' && c.endpoints.length > 0) {
+          await this.teardownSandbox(c);
+          c.endpoints = [];
+          await this.store.saveContainer(c);
+          removed.push(`endpoints of ${c.name}`);
+        }
+      }
+      return removed;
+    });
+  }
+}
+
+async function realizeFirewall(engine: Engine): Promise<void> {
+  await applyRuleset(firewallTable(engine.roots), [...engine.networks.values()]);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+function signalNumber(sig: NodeJS.Signals | null): number {
+  if (!sig) return 0;
+  const n = (os.constants.signals as Record<string, number>)[sig];
+  return n ?? 0;
+}

@@ -1,0 +1,99 @@
+// `dnsnet daemon`: one per state root; owns state, kernel objects, resolver sockets and the watcher.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { DnsnetError } from '../errors.js';
+import { watchHostResolvConf } from '../resolvconf/index.js';
+import { paths, rootsFromEnv, type Roots } from '../state/paths.js';
+import { Engine } from './engine.js';
+import { createApiServer } from './server.js';
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+/** Take the state root's lock file, or refuse when a live daemon holds it. */
+async function acquireLock(roots: Roots): Promise<() => void> {
+  const lockFile = path.join(roots.stateRoot, 'daemon.lock');
+  await fsp.mkdir(roots.stateRoot, { recursive: true, mode: 0o700 });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(lockFile, 'wx', 0o600);
+      fs.writeSync(fd, `${process.pid}\n`);
+      fs.closeSync(fd);
+      return () => fs.rmSync(lockFile, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const pid = Number(fs.readFileSync(lockFile, 'utf8').trim());
+      if (pid > 0 && pidIsDaemon(pid)) {
+        throw new DnsnetError('conflict', `start daemon: another dnsnet daemon (pid ${pid}) already serves ${roots.stateRoot}`);
+      }
+      fs.rmSync(lockFile, { force: true }); // stale: its daemon is gone
+    }
+  }
+  throw new DnsnetError('conflict', `start daemon: cannot take the lock ${lockFile}`);
+}
+
+function pidIsDaemon(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('daemon');
+  } catch {
+    return false;
+  }
+}
+
+async function listen(server: net.Server, socket: string): Promise<void> {
+  await fsp.rm(socket, { force: true });
+  const oldMask = process.umask(0o177); // the socket is created 0600: root only
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socket, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  await fsp.chmod(socket, 0o600);
+}
+
+export async function runDaemon(): Promise<void> {
+  const roots = rootsFromEnv();
+  if (process.getuid?.() !== 0) throw new DnsnetError('invalid', 'start daemon: dnsnet needs root (namespaces, bridges, nftables)');
+  await fsp.mkdir(roots.runRoot, { recursive: true, mode: 0o700 });
+  const release = await acquireLock(roots);
+  const engine = new Engine(roots, log);
+  let watcher: { close(): Promise<void> } | undefined;
+  const server = createApiServer(engine, log);
+  let stopping = false;
+  const shutdown = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`[daemon] ${sig}: shutting down (containers keep running and are re-adopted at the next start)`);
+    server.close();
+    await watcher?.close().catch(() => undefined);
+    await engine.close().catch(() => undefined);
+    await fsp.rm(paths.socket(roots), { force: true });
+    await fsp.rm(paths.pidFile(roots), { force: true });
+    release();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  try {
+    await engine.boot();
+    watcher = watchHostResolvConf(roots.hostResolvConf, (text) => {
+      engine.reloadHost(text).catch((e: unknown) => log(`[watcher] reload: ${(e as Error).message}`));
+    });
+    await listen(server, paths.socket(roots));
+    await fsp.writeFile(paths.pidFile(roots), `${process.pid}\n`, { mode: 0o600 });
+  } catch (error) {
+    release();
+    await engine.close().catch(() => undefined);
+    throw error;
+  }
+  log(`[daemon] serving ${paths.socket(roots)} (state ${roots.stateRoot}, host resolv.conf ${roots.hostResolvConf})`);
+}

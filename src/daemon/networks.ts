@@ -1,0 +1,102 @@
+// Network operations of the daemon: create / remove with their kernel objects, and the default network.
+import fs from 'node:fs/promises';
+import crypto from 'node:crypto';
+import { DnsnetError, wrapError } from '../errors.js';
+import { resolveIpamConfig } from '../ipam/index.js';
+import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName } from '../bridge/index.js';
+import { DEFAULT_STATE_ROOT, type Roots } from '../state/paths.js';
+import { SCHEMA_VERSION, type NetworkRecord } from '../state/types.js';
+import type { NetworkCreateSpec } from './api-types.js';
+import { newId, validateName } from './names.js';
+
+export const DEFAULT_NETWORK = 'bridge';
+const KNOWN_OPTIONS = new Set(['mtu', 'com.docker.network.driver.mtu']);
+
+/** The seed of this host's ULA /48: stable per host (machine-id), so a network's v6 subnet is too. */
+export async function ulaSeed(): Promise<string> {
+  try {
+    return (await fs.readFile('/etc/machine-id', 'utf8')).trim();
+  } catch {
+    return 'dnsnet';
+  }
+}
+
+export function firewallTable(roots: Roots): string {
+  return tableName(roots.stateRoot, roots.stateRoot === DEFAULT_STATE_ROOT);
+}
+
+export function parseMtu(options: Record<string, string>): number {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new DnsnetError('invalid', `unknown network option "${key}": only mtu is supported`);
+  }
+  const raw = options.mtu ?? options['com.docker.network.driver.mtu'];
+  if (raw === undefined) return 1500;
+  const mtu = Number(raw);
+  if (!/^\d+$/.test(raw) || mtu < 68 || mtu > 65535) throw new DnsnetError('invalid', `invalid mtu "${raw}": must be an integer from 68 to 65535`);
+  return mtu;
+}
+
+/** Build (but do not apply) a network record for `network create`: all validation happens here. */
+export async function planNetwork(
+  spec: NetworkCreateSpec,
+  existing: NetworkRecord[],
+  hostNameservers: string[],
+  opts: { isDefault?: boolean; device?: string } = {},
+): Promise<NetworkRecord> {
+  validateName('network', spec.name);
+  if (existing.some((n) => n.name === spec.name)) throw new DnsnetError('conflict', `network with name ${spec.name} already exists`);
+  const mtu = parseMtu(spec.options);
+  const taken = [
+    ...existing.flatMap((n) => n.ipam.map((c) => c.subnet)),
+    ...(await hostTakenSubnets()),
+    ...hostNameservers.map((ip) => (ip.includes(':') ? `${ip.split('%')[0]}/128` : `${ip}/32`)),
+  ];
+  const ipam = resolveIpamConfig({ subnets: spec.subnets, gateways: spec.gateways, ipRange: spec.ipRange, ipv6: spec.ipv6 }, taken, await ulaSeed());
+  const id = newId();
+  return {
+    schema: SCHEMA_VERSION,
+    id,
+    name: spec.name,
+    created: new Date().toISOString(),
+    driver: 'bridge',
+    isDefault: opts.isDefault ?? false,
+    internal: spec.internal,
+    enableIPv6: spec.ipv6,
+    mtu,
+    device: opts.device ?? bridgeName(id),
+    ipam,
+    options: spec.options,
+  };
+}
+
+/** Make the bridge and the firewall agree with `all` (which includes net); undo the bridge on failure. */
+export async function realizeNetwork(roots: Roots, net: NetworkRecord, all: NetworkRecord[]): Promise<void> {
+  try {
+    await createBridge(net);
+  } catch (error) {
+    throw wrapError(`create bridge ${net.device}`, error, 'kernel');
+  }
+  try {
+    await applyRuleset(firewallTable(roots), all);
+    await enableForwarding(all.some((n) => n.enableIPv6));
+  } catch (error) {
+    await deleteBridge(net.device).catch(() => undefined);
+    throw wrapError(`set up firewall for ${net.name}`, error, 'kernel');
+  }
+}
+
+export async function unrealizeNetwork(roots: Roots, net: NetworkRecord, remaining: NetworkRecord[]): Promise<string[]> {
+  const failures: string[] = [];
+  await applyRuleset(firewallTable(roots), remaining).catch((e: unknown) => failures.push(`firewall: ${(e as Error).message}`));
+  await deleteBridge(net.device).catch((e: unknown) => failures.push(`bridge ${net.device}: ${(e as Error).message}`));
+  return failures;
+}
+
+export function defaultNetworkSpec(): NetworkCreateSpec {
+  return { name: DEFAULT_NETWORK, subnets: [], gateways: [], ipv6: false, internal: false, options: {} };
+}
+
+/** A short digest, used where a name must be unique but short. */
+export function shortHash(...parts: string[]): string {
+  return crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
+}

@@ -1,0 +1,126 @@
+// The daemon's HTTP+JSON API on a unix socket: routing requests to the engine and errors to status codes.
+import fs from 'node:fs';
+import http from 'node:http';
+import { DnsnetError } from '../errors.js';
+import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, RunSpec } from './api-types.js';
+import type { Engine } from './engine.js';
+
+const MAX_BODY = 1 << 20;
+
+const STATUS: Record<string, number> = { invalid: 400, 'not-found': 404, conflict: 409, exhausted: 409, kernel: 500, internal: 500 };
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], body: unknown, query: URLSearchParams) => Promise<unknown>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+export function createApiServer(engine: Engine, log: (line: string) => void): http.Server {
+  const routes: Route[] = [];
+  const add = (method: string, path: string, handler: Handler) => {
+    routes.push({ method, pattern: new RegExp('^' + path.replace(/:[a-z]+/g, '([^/]+)') + '$'), handler });
+  };
+
+  add('GET', '/_ping', async () => ({ pid: process.pid }));
+  add('GET', '/networks', async () => engine.listNetworks());
+  add('POST', '/networks', async (_q, _r, _p, body) => engine.createNetwork(body as NetworkCreateSpec));
+  add('POST', '/networks/prune', async () => ({ deleted: await engine.pruneNetworks() }));
+  add('GET', '/networks/:ref', async (_q, _r, [ref]) => engine.inspectNetwork(ref!));
+  add('DELETE', '/networks/:ref', async (_q, _r, [ref]) => (await engine.removeNetwork(ref!), {}));
+  add('POST', '/networks/:ref/connect', async (_q, _r, [ref], body) => (await engine.connect(ref!, body as ConnectSpec), {}));
+  add('POST', '/networks/:ref/disconnect', async (_q, _r, [ref], body) => (await engine.disconnect(ref!, (body as { container: string }).container), {}));
+  add('GET', '/containers', async (_q, _r, _p, _b, query) => engine.listContainers(query.get('all') === '1'));
+  add('POST', '/containers', async (_q, _r, _p, body) => engine.run(body as RunSpec));
+  add('GET', '/containers/:ref/json', async (_q, _r, [ref]) => engine.inspectContainer(ref!));
+  add('POST', '/containers/:ref/started', async (_q, _r, [ref], body) => (await engine.started(ref!, (body as { pid: number }).pid), {}));
+  add('POST', '/containers/:ref/exited', async (_q, _r, [ref], body) => (await engine.exited(ref!, (body as { exitCode: number }).exitCode), {}));
+  add('POST', '/containers/:ref/stop', async (_q, _r, [ref], body) => (await engine.stop(ref!, (body as { timeout?: number }).timeout ?? 10), {}));
+  add('POST', '/containers/:ref/start', async (_q, _r, [ref]) => engine.start(ref!));
+  add('DELETE', '/containers/:ref', async (_q, _r, [ref], _b, query) => (await engine.remove(ref!, query.get('force') === '1'), {}));
+  add('POST', '/containers/:ref/exec', async (_q, _r, [ref], body) => engine.exec(ref!, body as ExecSpec));
+  add('GET', '/containers/:ref/logs', async (req, res, [ref], _b, query) => streamLogs(engine, ref!, query.get('follow') === '1', req, res));
+  add('GET', '/stats', async () => ({ resolver: engine.resolver.stats() }));
+  add('POST', '/system/prune', async () => ({ removed: await engine.systemPrune() }));
+
+  return http.createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://dnsnet');
+      const route = routes.find((r) => r.method === req.method && r.pattern.test(url.pathname));
+      try {
+        if (!route) throw new DnsnetError('not-found', `no such API route: ${req.method} ${url.pathname}`);
+        const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
+        const body = await readBody(req);
+        const result = await route.handler(req, res, params, body, url.searchParams);
+        if (result === STREAMED) return;
+        send(res, 200, result);
+      } catch (error) {
+        const e = error instanceof DnsnetError ? error : new DnsnetError('internal', (error as Error).message ?? String(error), { cause: error });
+        if (e.code === 'internal' || e.code === 'kernel') log(`[api] ${req.method} ${url.pathname}: ${e.message}`);
+        if (process.env.DNSNET_DEBUG === '1' && error instanceof Error) log(error.stack ?? '');
+        const payload: ApiError = { code: e.code, message: e.message };
+        if (!res.headersSent) send(res, STATUS[e.code] ?? 500, payload);
+        else res.end();
+      }
+    })();
+  });
+}
+
+const STREAMED = Symbol('streamed');
+
+function send(res: http.ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value ?? {});
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readBody(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new DnsnetError('invalid', 'request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new DnsnetError('invalid', 'request body is not JSON');
+  }
+}
+
+/** The log file, and with follow, what is appended until the container stops or the client leaves. */
+async function streamLogs(engine: Engine, ref: string, follow: boolean, req: http.IncomingMessage, res: http.ServerResponse): Promise<typeof STREAMED> {
+  const { path, running } = engine.logPath(ref);
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  let offset = 0;
+  let closed = false;
+  req.on('close', () => (closed = true));
+  const pump = async (): Promise<void> => {
+    let fd: fs.promises.FileHandle | undefined;
+    try {
+      fd = await fs.promises.open(path, 'r');
+      const buf = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const { bytesRead } = await fd.read(buf, 0, buf.length, offset);
+        if (bytesRead === 0) break;
+        offset += bytesRead;
+        res.write(Buffer.from(buf.subarray(0, bytesRead)));
+      }
+    } catch {
+      // no log yet
+    } finally {
+      await fd?.close();
+    }
+  };
+  await pump();
+  while (follow && !closed && running()) {
+    await new Promise((r) => setTimeout(r, 200));
+    await pump();
+  }
+  if (follow) await pump();
+  res.end();
+  return STREAMED;
+}

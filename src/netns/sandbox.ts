@@ -1,0 +1,138 @@
+// A container's sandbox: its netns and veth endpoints (ip batches built by pure functions), and the
+// argv that starts a process inside it (net ns joined; new mount and UTS ns; /etc files bind-mounted).
+import fs from 'node:fs/promises';
+import { DnsnetError, wrapError } from '../errors.js';
+import { runIp, runIpBatch } from './run.js';
+
+export interface EndpointPlan {
+  netns: string; // netns name
+  hostVeth: string;
+  ifname: string; // inside: eth0, eth1...
+  bridge: string;
+  mtu: number;
+  mac: string;
+  ipv4: string;
+  prefixLen: number;
+  ipv6?: string;
+  prefixLen6?: number;
+  gateway?: string; // set for the endpoint that carries the default route
+  gateway6?: string;
+}
+
+/** Host-side lines: the veth pair with its peer created straight inside the netns. */
+export function hostEndpointBatch(p: EndpointPlan): string[] {
+  return [
+    `link add ${p.hostVeth} mtu ${p.mtu} type veth peer name ${p.ifname} mtu ${p.mtu} address ${p.mac} netns ${p.netns}`,
+    `link set ${p.hostVeth} master ${p.bridge}`,
+    `link set ${p.hostVeth} up`,
+  ];
+}
+
+/** Lines run inside the netns: addresses, link up, default route. */
+export function innerEndpointBatch(p: EndpointPlan, withLo: boolean): string[] {
+  const lines = withLo ? ['link set lo up'] : [];
+  lines.push(`addr add ${p.ipv4}/${p.prefixLen} dev ${p.ifname}`);
+  if (p.ipv6) lines.push(`-6 addr add ${p.ipv6}/${p.prefixLen6 ?? 64} dev ${p.ifname} nodad`);
+  lines.push(`link set ${p.ifname} up`);
+  if (p.gateway) lines.push(`route add default via ${p.gateway} dev ${p.ifname}`);
+  if (p.gateway6) lines.push(`-6 route add default via ${p.gateway6} dev ${p.ifname}`);
+  return lines;
+}
+
+export async function netnsExists(name: string): Promise<boolean> {
+  try {
+    await fs.access(`/run/netns/${name}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function createNetns(name: string): Promise<void> {
+  await runIp(['netns', 'add', name]);
+}
+
+export async function deleteNetns(name: string): Promise<void> {
+  if (await netnsExists(name)) await runIp(['netns', 'delete', name]);
+}
+
+/** Attach one endpoint; on failure the veth pair is removed again. */
+export async function addEndpoint(p: EndpointPlan, first: boolean): Promise<void> {
+  try {
+    await runIpBatch(hostEndpointBatch(p));
+    await runIpBatch(innerEndpointBatch(p, first), { netns: p.netns });
+  } catch (error) {
+    await deleteLink(p.hostVeth).catch(() => undefined);
+    throw wrapError(`attach ${p.ifname} to ${p.bridge}`, error, 'kernel');
+  }
+}
+
+/** Deleting one end of a veth pair deletes both. A missing link is not an error. */
+export async function deleteLink(name: string): Promise<void> {
+  try {
+    await fs.access(`/sys/class/net/${name}`);
+  } catch {
+    return;
+  }
+  await runIp(['link', 'delete', name]);
+}
+
+export interface LaunchPlan {
+  netnsPath: string;
+  hostsFile: string;
+  hostnameFile: string;
+  resolvConfFile: string;
+  hostname: string;
+  workdir: string;
+  rootfs?: string;
+  cmd: string[];
+}
+
+// Runs inside the new mount and UTS namespaces (unshare's mounts are private, so nothing leaks to the
+// host). Any failure of our own preparation exits 125; the last unshare exits 126/127 for a command
+// that cannot run / is not found, as Docker does.
+const INIT_SCRIPT = [
+  'r="$1"; w="$2"; h="$3"',
+  'for f in hosts hostname resolv.conf; do',
+  '  src="$4"; shift',
+  '  [ -e "$r/etc/$f" ] || { [ "$f" = hostname ] && continue; }',
+  '  mount --bind "$src" "$r/etc/$f" || { echo "dnsnet: prepare container: cannot bind-mount $src over $r/etc/$f" >&2; exit 125; }',
+  'done',
+  'hostname "$h" || { echo "dnsnet: prepare container: cannot set hostname $h" >&2; exit 125; }',
+  '[ -d "$r$w" ] || [ -d "$r/$w" ] || { echo "dnsnet: prepare container: working directory $w does not exist" >&2; exit 125; }',
+  'shift 3',
+  'exec /usr/bin/unshare --root="$r" --wd="$w" -- "$@"',
+].join('\n');
+
+/** The argv that starts cmd inside the sandbox. argv[0] is absolute; the pid it gets is the command's. */
+export function buildLaunchArgv(p: LaunchPlan): string[] {
+  if (p.cmd.length === 0) throw new DnsnetError('invalid', 'run: no command given');
+  return [
+    '/usr/bin/nsenter',
+    `--net=${p.netnsPath}`,
+    '--',
+    '/usr/bin/unshare',
+    '--mount',
+    '--uts',
+    '--propagation',
+    'private',
+    '--',
+    '/bin/sh',
+    '-c',
+    INIT_SCRIPT,
+    'dnsnet-init',
+    p.rootfs ?? '/',
+    p.workdir,
+    p.hostname,
+    p.hostsFile,
+    p.hostnameFile,
+    p.resolvConfFile,
+    ...p.cmd,
+  ];
+}
+
+/** The argv that runs cmd inside a running container's namespaces (net, mount, UTS; its root). */
+export function buildExecArgv(pid: number, workdir: string, cmd: string[]): string[] {
+  if (cmd.length === 0) throw new DnsnetError('invalid', 'exec: no command given');
+  return ['/usr/bin/nsenter', `--target=${pid}`, '--net', '--mount', '--uts', '--root', `--wd=${workdir}`, '--', ...cmd];
+}

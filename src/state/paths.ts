@@ -1,0 +1,39 @@
+// Where dnsnet keeps things: roots from the environment (so tests run hermetically), paths derived from them.
+import path from 'node:path';
+
+export interface Roots {
+  stateRoot: string; // DNSNET_ROOT
+  runRoot: string; // DNSNET_RUN
+  hostResolvConf: string; // DNSNET_HOST_RESOLV_CONF
+  systemdResolvConf: string; // DNSNET_SYSTEMD_RESOLV_CONF
+  defaultBridge: string; // DNSNET_DEFAULT_BRIDGE: the default network's device, settable per root
+}
+
+export const DEFAULT_STATE_ROOT = '/var/lib/dnsnet';
+
+export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env): Roots {
+  return {
+    stateRoot: path.resolve(env.DNSNET_ROOT || DEFAULT_STATE_ROOT),
+    runRoot: path.resolve(env.DNSNET_RUN || '/run/dnsnet'),
+    hostResolvConf: path.resolve(env.DNSNET_HOST_RESOLV_CONF || '/etc/resolv.conf'),
+    systemdResolvConf: path.resolve(env.DNSNET_SYSTEMD_RESOLV_CONF || '/run/systemd/resolve/resolv.conf'),
+    defaultBridge: env.DNSNET_DEFAULT_BRIDGE || 'dnsnet0',
+  };
+}
+
+export const paths = {
+  networksDir: (r: Roots) => path.join(r.stateRoot, 'networks'),
+  networkFile: (r: Roots, id: string) => path.join(r.stateRoot, 'networks', `${id}.json`),
+  containersDir: (r: Roots) => path.join(r.stateRoot, 'containers'),
+  containerDir: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id),
+  containerFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'config.json'),
+  hostsFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'hosts'),
+  hostnameFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'hostname'),
+  resolvConfFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'resolv.conf'),
+  socket: (r: Roots) => path.join(r.runRoot, 'dnsnet.sock'),
+  pidFile: (r: Roots) => path.join(r.runRoot, 'dnsnet.pid'),
+  lockFile: (r: Roots) => path.join(r.runRoot, 'dnsnet.lock'),
+  logFile: (r: Roots, id: string) => path.join(r.runRoot, 'logs', `${id}.log`),
+  netnsName: (id: string) => `dnsnet-${id.slice(0, 12)}`,
+  netnsPath: (id: string) => `/run/netns/dnsnet-${id.slice(0, 12)}`,
+};

@@ -1,0 +1,100 @@
+// Persisted records: one JSON file per network and per container, written atomically (temp + fsync + rename).
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DnsnetError } from '../errors.js';
+import { paths, type Roots } from './paths.js';
+import { SCHEMA_VERSION, type ContainerRecord, type NetworkRecord } from './types.js';
+
+/** Write a file so that a crash leaves either the old or the new content, never a torn one. */
+export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  const handle = await fs.open(tmp, 'w', mode);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, file);
+  // fsync the directory so the rename itself survives a power cut.
+  const dir = await fs.open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+export interface LoadResult<T> {
+  records: T[];
+  corrupt: { file: string; why: string }[];
+}
+
+async function loadJsonDir<T extends { schema: number; id: string }>(files: string[], kind: string): Promise<LoadResult<T>> {
+  const records: T[] = [];
+  const corrupt: { file: string; why: string }[] = [];
+  for (const file of files) {
+    try {
+      const value = JSON.parse(await fs.readFile(file, 'utf8')) as T;
+      if (typeof value !== 'object' || value === null || typeof value.id !== 'string') throw new Error(`not a ${kind} record`);
+      if (value.schema !== SCHEMA_VERSION) throw new Error(`schema version ${String(value.schema)}, expected ${SCHEMA_VERSION}`);
+      records.push(value);
+    } catch (error) {
+      corrupt.push({ file, why: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return { records, corrupt };
+}
+
+export class StateStore {
+  constructor(readonly roots: Roots) {}
+
+  async init(): Promise<void> {
+    await fs.mkdir(paths.networksDir(this.roots), { recursive: true, mode: 0o700 });
+    await fs.mkdir(paths.containersDir(this.roots), { recursive: true, mode: 0o700 });
+    await fs.chmod(this.roots.stateRoot, 0o700);
+    await fs.mkdir(path.join(this.roots.runRoot, 'logs'), { recursive: true, mode: 0o700 });
+    await fs.chmod(this.roots.runRoot, 0o700);
+  }
+
+  async loadNetworks(): Promise<LoadResult<NetworkRecord>> {
+    const dir = paths.networksDir(this.roots);
+    const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.json'));
+    return loadJsonDir<NetworkRecord>(names.map((n) => path.join(dir, n)), 'network');
+  }
+
+  async loadContainers(): Promise<LoadResult<ContainerRecord>> {
+    const dir = paths.containersDir(this.roots);
+    const ids = await fs.readdir(dir);
+    const files: string[] = [];
+    for (const id of ids) {
+      const file = path.join(dir, id, 'config.json');
+      try {
+        await fs.access(file);
+        files.push(file);
+      } catch {
+        // a directory without a record: a run that died half-way; the daemon removes it at start.
+      }
+    }
+    return loadJsonDir<ContainerRecord>(files, 'container');
+  }
+
+  async saveNetwork(net: NetworkRecord): Promise<void> {
+    await writeFileAtomic(paths.networkFile(this.roots, net.id), JSON.stringify(net, null, 2) + '\n');
+  }
+
+  async deleteNetwork(id: string): Promise<void> {
+    await fs.rm(paths.networkFile(this.roots, id), { force: true });
+  }
+
+  async saveContainer(c: ContainerRecord): Promise<void> {
+    await fs.mkdir(paths.containerDir(this.roots, c.id), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(paths.containerFile(this.roots, c.id), JSON.stringify(c, null, 2) + '\n');
+  }
+
+  async deleteContainer(id: string): Promise<void> {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new DnsnetError('internal', `delete container ${id}: not an ID`);
+    await fs.rm(paths.containerDir(this.roots, id), { recursive: true, force: true });
+    await fs.rm(paths.logFile(this.roots, id), { force: true });
+  }
+}

@@ -1,0 +1,169 @@
+// Containers end to end through the real CLI and daemon: run/exec/ps/inspect/stop/start/rm/logs,
+// generated files seen from inside, connect/disconnect, exit codes, bad input, and no leaks.
+import { execa } from 'execa';
+import fs from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createDnsnetEnv, leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
+
+interface Ctr {
+  Id: string;
+  Name: string;
+  State: { Status: string; Pid: number; ExitCode: number };
+  Config: { Hostname: string };
+  ResolvConfPath: string;
+  HostsPath: string;
+  NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string; MacAddress: string; Aliases: string[] }> };
+  Dnsnet: { ResolvConfEdited: boolean; Upstreams: string[] };
+}
+
+let e: DnsnetEnv;
+const hostEtc = { hosts: fs.readFileSync('/etc/hosts', 'utf8'), resolv: fs.readFileSync('/etc/resolv.conf', 'utf8') };
+
+beforeEach(async () => {
+  e = await createDnsnetEnv('nameserver 127.0.0.53\nnameserver 10.213.99.1\nsearch corp.example\noptions edns0\n');
+});
+
+afterEach(async () => {
+  await e.teardown();
+  expect(await leftovers(e)).toEqual([]);
+  const ns = String((await execa('ip', ['netns', 'list'])).stdout);
+  expect(ns).not.toMatch(/dnsnet-/);
+  expect(fs.readFileSync('/etc/hosts', 'utf8')).toBe(hostEtc.hosts);
+  expect(fs.readFileSync('/etc/resolv.conf', 'utf8')).toBe(hostEtc.resolv);
+});
+
+async function inspect(ref: string): Promise<Ctr> {
+  return (await e.json<Ctr[]>(['inspect', ref]))[0]!;
+}
+
+describe('run and exec', () => {
+  it('two containers on a user network ping each other by IP and see generated files', async () => {
+    await e.ok(['network', 'create', 'app']);
+    await e.ok(['run', '-d', '--name', 'c1', '--network', 'app', '--hostname', 'web.local', '--add-host', 'db:10.213.5.5', '--', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'c2', '--net', 'app', 'sleep', 'infinity']);
+    const c1 = await inspect('c1');
+    const c2 = await inspect('c2');
+    const ip1 = c1.NetworkSettings.Networks.app!.IPAddress;
+    const ip2 = c2.NetworkSettings.Networks.app!.IPAddress;
+    expect(ip1).not.toBe(ip2);
+    expect(c1.State.Status).toBe('running');
+
+    expect((await e.cli(['exec', 'c2', 'ping', '-c1', '-W2', ip1])).exitCode).toBe(0);
+    expect((await e.cli(['exec', 'c1', 'ping', '-c1', '-W2', ip2])).exitCode).toBe(0);
+
+    expect((await e.ok(['exec', 'c1', 'hostname'])).trim()).toBe('web.local');
+    const hosts = await e.ok(['exec', 'c1', 'cat', '/etc/hosts']);
+    expect(hosts).toContain('127.0.0.1\tlocalhost');
+    expect(hosts).toContain('10.213.5.5\tdb');
+    expect(hosts).toContain(`${ip1}\tweb.local web`);
+    const resolv = await e.ok(['exec', 'c1', 'cat', '/etc/resolv.conf']);
+    expect(resolv).toMatch(/^nameserver 127\.0\.0\.11$/m);
+    expect(resolv).toMatch(/^search corp\.example$/m);
+    expect(resolv).toMatch(/^options .*edns0/m);
+    expect(resolv).toMatch(/ndots:0/);
+    expect(fs.readFileSync(c1.ResolvConfPath, 'utf8')).toBe(resolv);
+    expect(c1.Dnsnet.Upstreams).toEqual(['127.0.0.53', '10.213.99.1']);
+  });
+
+  it('the default network gets a filtered copy of the host resolv.conf and --link hosts lines', async () => {
+    await e.ok(['run', '-d', '--name', 'db', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'app', '--link', 'db:database', '--dns-option', 'ndots:2', 'sleep', 'infinity']);
+    const db = await inspect('db');
+    const resolv = await e.ok(['exec', 'app', 'cat', '/etc/resolv.conf']);
+    expect(resolv).not.toContain('127.0.0.53');
+    expect(resolv).toMatch(/^nameserver 10\.213\.99\.1$/m);
+    expect(resolv).toMatch(/^options ndots:2$/m);
+    const hosts = await e.ok(['exec', 'app', 'cat', '/etc/hosts']);
+    expect(hosts).toContain(`${db.NetworkSettings.Networks.bridge!.IPAddress}\tdatabase ${db.Config.Hostname} db`);
+  });
+
+  it('passes exit codes through: the command, 127 not found, 126 not executable', async () => {
+    expect((await e.cli(['run', '--rm', '--', 'sh', '-c', 'exit 7'])).exitCode).toBe(7);
+    expect((await e.cli(['run', '--rm', '--', 'no-such-command'])).exitCode).toBe(127);
+    expect((await e.cli(['run', '--rm', '--', '/etc/hostname'])).exitCode).toBe(126);
+    expect((await e.cli(['ps', '-a', '-q'])).stdout).toBe('');
+    await e.ok(['run', '-d', '--name', 'x', 'sleep', 'infinity']);
+    expect((await e.cli(['exec', 'x', 'sh', '-c', 'exit 3'])).exitCode).toBe(3);
+  });
+
+  it('stop, start, logs, rm; a process killed from outside is noticed', async () => {
+    await e.ok(['run', '-d', '--name', 'w', '--', 'sh', '-c', 'echo hello; exec sleep infinity']);
+    const before = await inspect('w');
+    await e.ok(['stop', '-t', '2', 'w']);
+    const stopped = await inspect('w');
+    expect(stopped.State.Status).toBe('exited');
+    expect(stopped.State.ExitCode).toBe(143);
+    await e.ok(['start', 'w']);
+    const again = await inspect('w');
+    expect(again.State.Status).toBe('running');
+    expect(again.State.Pid).not.toBe(before.State.Pid);
+    expect(await e.ok(['logs', 'w'])).toContain('hello');
+    process.kill(again.State.Pid, 'SIGKILL');
+    let state = again.State.Status;
+    for (let i = 0; i < 50 && state === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = (await inspect('w')).State.Status;
+    }
+    expect(state).toBe('exited');
+    expect((await inspect('w')).State.ExitCode).toBe(137);
+    await e.ok(['rm', 'w']);
+    expect(String((await e.cli(['ps', '-a', '-q'])).stdout)).toBe('');
+  });
+
+  it('20 concurrent run -d get 20 distinct addresses', async () => {
+    await e.ok(['network', 'create', 'many']);
+    const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => e.cli(['run', '-d', '--name', `m${i}`, '--network', 'many', 'sleep', 'infinity'])));
+    expect(runs.map((r) => r.exitCode)).toEqual(Array(20).fill(0));
+    const all = await e.json<Ctr[]>(['ps', '--format', 'json']);
+    const ips = new Set(all.map((c) => c.NetworkSettings.Networks.many!.IPAddress));
+    expect(ips.size).toBe(20);
+  });
+
+  it('network connect adds eth1 and hosts lines; disconnect removes exactly them', async () => {
+    await e.ok(['network', 'create', 'front']);
+    await e.ok(['network', 'create', 'back']);
+    await e.ok(['run', '-d', '--name', 'c', '--network', 'front', 'sleep', 'infinity']);
+    const hostsBefore = await e.ok(['exec', 'c', 'cat', '/etc/hosts']);
+    await e.ok(['network', 'connect', '--alias', 'api', 'back', 'c']);
+    const c = await inspect('c');
+    const ip = c.NetworkSettings.Networks.back!.IPAddress;
+    expect(c.NetworkSettings.Networks.back!.Aliases).toEqual(['api']);
+    const addr = await e.ok(['exec', 'c', 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth1']);
+    expect(addr).toContain(ip);
+    expect(await e.ok(['exec', 'c', 'cat', '/etc/hosts'])).toContain(ip);
+    const netJson = (await e.json<{ Containers: Record<string, { Name: string }> }[]>(['network', 'inspect', 'back']))[0]!;
+    expect(Object.values(netJson.Containers).map((x) => x.Name)).toEqual(['c']);
+    await e.ok(['network', 'disconnect', 'back', 'c']);
+    expect(await e.ok(['exec', 'c', 'cat', '/etc/hosts'])).toBe(hostsBefore);
+    expect((await e.cli(['exec', 'c', 'ip', 'link', 'show', 'eth1'])).exitCode).not.toBe(0);
+  });
+});
+
+describe('bad input: one line, exit 125, nothing left behind', () => {
+  it.each([
+    [['run', '--name', 'bad name', 'true'], /invalid container name/],
+    [['run', '--network', 'nosuch', 'true'], /no such network/],
+    [['run', '--ip', '10.99.0.5', 'true'], /10\.99\.0\.5/],
+    [['run', '--add-host', 'nocolon', 'true'], /add-host/],
+    [['run', '--add-host', 'h:notanip', 'true'], /notanip/],
+    [['run', '--dns', '1.2.3', 'true'], /--dns/],
+    [['run', '--link', 'ghost:g', 'true'], /ghost/],
+    [['run', '--network-alias', 'a', 'true'], /aliases/],
+    [['run', '--dns-option', 'bad option', 'true'], /option/],
+  ])('%j', async (args, why) => {
+    const r = await e.cli(args);
+    expect(r.exitCode).toBe(125);
+    const lines = String(r.stderr).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^dnsnet: /);
+    expect(lines[0]).toMatch(why);
+    expect(String((await e.cli(['ps', '-a', '-q'])).stdout)).toBe('');
+  });
+
+  it('a duplicate name is refused', async () => {
+    await e.ok(['run', '-d', '--name', 'dup', 'sleep', 'infinity']);
+    const r = await e.cli(['run', '-d', '--name', 'dup', 'sleep', 'infinity']);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toMatch(/already in use/);
+  });
+});

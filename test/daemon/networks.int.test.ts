@@ -1,0 +1,114 @@
+// Networks end to end through the real CLI and daemon: IPAM, bridge, nftables, bad input, cleanup.
+import { execa } from 'execa';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createDnsnetEnv, leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
+
+interface Net {
+  Name: string;
+  Id: string;
+  Internal: boolean;
+  EnableIPv6: boolean;
+  IPAM: { Config: { Subnet: string; Gateway: string; IPRange?: string }[] };
+  Options: Record<string, string>;
+  Containers: Record<string, unknown>;
+}
+
+let e: DnsnetEnv;
+const made: string[] = [];
+
+beforeEach(async () => {
+  e = await createDnsnetEnv();
+});
+
+afterEach(async () => {
+  const devices = made.splice(0);
+  await e.teardown();
+  expect(await leftovers(e, devices)).toEqual([]);
+});
+
+async function inspect(name: string): Promise<Net> {
+  const [net] = await e.json<Net[]>(['network', 'inspect', name]);
+  made.push(net!.Options['com.docker.network.bridge.name']!);
+  return net!;
+}
+
+describe('network create / inspect / rm', () => {
+  it('gives a free pool subnet, a bridge holding the gateway, and nftables rules; rm removes them', async () => {
+    const id = (await e.ok(['network', 'create', 'app'])).trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const net = await inspect('app');
+    const cfg = net.IPAM.Config[0]!;
+    expect(cfg.Subnet).toMatch(/^(172\.(1[7-9]|2\d|3[01])\.0\.0\/16|192\.168\.\d+\.0\/20)$/);
+    expect(cfg.Gateway).toBe(cfg.Subnet.replace(/0\/\d+$/, '1'));
+    const dev = net.Options['com.docker.network.bridge.name']!;
+    expect(dev).toBe(`dn-${id.slice(0, 12)}`);
+
+    const link = JSON.parse(String((await execa('ip', ['-d', '-j', 'addr', 'show', 'dev', dev])).stdout))[0];
+    expect(link.linkinfo.info_kind).toBe('bridge');
+    expect(link.addr_info.map((a: { local: string }) => a.local)).toContain(cfg.Gateway);
+    const rules = String((await execa('nft', ['list', 'table', 'inet', e.table])).stdout);
+    expect(rules).toContain(cfg.Subnet);
+    expect(rules).toContain('masquerade');
+    expect(rules).toContain(dev);
+
+    const second = await (async () => {
+      await e.ok(['network', 'create', 'second']);
+      return inspect('second');
+    })();
+    expect(second.IPAM.Config[0]!.Subnet).not.toBe(cfg.Subnet);
+
+    await e.ok(['network', 'rm', 'app', 'second']);
+    const links = String((await execa('ip', ['-o', 'link'])).stdout);
+    expect(links).not.toContain(dev);
+    const after = String((await execa('nft', ['list', 'table', 'inet', e.table], { reject: false })).stdout);
+    expect(after).not.toContain(cfg.Subnet);
+  });
+
+  it('lists the default network and honours --subnet, --gateway, --ip-range, --internal, mtu and --ipv6', async () => {
+    const ls = await e.json<Net[]>(['network', 'ls', '--format', 'json']);
+    expect(ls.map((n) => n.Name)).toContain('bridge');
+    await e.ok(['network', 'create', '--subnet', '10.213.7.0/24', '--gateway', '10.213.7.254', '--ip-range', '10.213.7.128/25', '--internal', '-o', 'mtu=1400', '--ipv6', 'custom']);
+    const net = await inspect('custom');
+    expect(net.IPAM.Config[0]).toEqual({ Subnet: '10.213.7.0/24', Gateway: '10.213.7.254', IPRange: '10.213.7.128/25' });
+    expect(net.IPAM.Config[1]!.Subnet).toMatch(/^fd[0-9a-f]{2}:[0-9a-f:]+\/64$/);
+    expect(net.Internal).toBe(true);
+    expect(net.EnableIPv6).toBe(true);
+    const dev = net.Options['com.docker.network.bridge.name']!;
+    const link = JSON.parse(String((await execa('ip', ['-j', 'link', 'show', 'dev', dev])).stdout))[0];
+    expect(link.mtu).toBe(1400);
+  });
+
+  it.each([
+    [['network', 'create', '--subnet', '10.213.0.0/33', 'x'], /invalid subnet/],
+    [['network', 'create', '--subnet', '10.213.0.0/24', '--gateway', '10.214.0.1', 'x'], /gateway/],
+    [['network', 'create', 'bad name'], /invalid network name/],
+    [['network', 'create', 'bridge'], /already exists/],
+    [['network', 'rm', 'nosuch'], /no such network/],
+    [['network', 'rm', 'bridge'], /pre-defined/],
+    [['network', 'create', '-o', 'color=red', 'x'], /unknown network option/],
+  ])('refuses %j with one line and exit 125', async (args, why) => {
+    const r = await e.cli(args);
+    expect(r.exitCode).toBe(125);
+    const lines = String(r.stderr).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^dnsnet: /);
+    expect(lines[0]).toMatch(why);
+  });
+
+  it('refuses an overlapping --subnet and changes nothing', async () => {
+    await e.ok(['network', 'create', '--subnet', '10.213.8.0/24', 'one']);
+    await inspect('one');
+    const before = await e.ok(['network', 'ls', '-q']);
+    const r = await e.cli(['network', 'create', '--subnet', '10.213.8.128/25', 'two']);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toMatch(/overlap/);
+    expect(await e.ok(['network', 'ls', '-q'])).toBe(before);
+  });
+
+  it('a second daemon on the same roots refuses to start', async () => {
+    await e.ok(['network', 'ls']);
+    const r = await e.cli(['daemon']);
+    expect(r.exitCode).toBe(125);
+    expect(String(r.stderr)).toMatch(/another dnsnet daemon/);
+  });
+});

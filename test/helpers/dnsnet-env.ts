@@ -1,0 +1,96 @@
+// A hermetic dnsnet for integration tests: own state/run roots, own host resolv.conf, own default
+// bridge name, the real CLI and daemon (dist/), and a teardown that removes every kernel object.
+import { execa, type Result } from 'execa';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tableName } from '../../src/bridge/index.js';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface DnsnetEnv {
+  dir: string;
+  env: Record<string, string>;
+  hostResolvConf: string;
+  defaultBridge: string;
+  table: string;
+  /** Run the CLI; never throws: look at exitCode / stdout / stderr. */
+  cli(args: string[], opts?: { input?: string; timeout?: number }): Promise<Result>;
+  /** Run the CLI and fail unless it exits 0; returns stdout. */
+  ok(args: string[]): Promise<string>;
+  json<T = unknown>(args: string[]): Promise<T>;
+  teardown(): Promise<void>;
+}
+
+export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Promise<DnsnetEnv> {
+  const tag = crypto.randomBytes(4).toString('hex');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dnsnet-it-${tag}-`));
+  const hostResolvConf = path.join(dir, 'host-resolv.conf');
+  fs.writeFileSync(hostResolvConf, hostResolv);
+  const stateRoot = path.join(dir, 'state');
+  const defaultBridge = `dnt${tag}`;
+  const env: Record<string, string> = {
+    DNSNET_ROOT: stateRoot,
+    DNSNET_RUN: path.join(dir, 'run'),
+    DNSNET_HOST_RESOLV_CONF: hostResolvConf,
+    DNSNET_SYSTEMD_RESOLV_CONF: path.join(dir, 'systemd-resolv.conf'),
+    DNSNET_DEFAULT_BRIDGE: defaultBridge,
+  };
+  const table = tableName(path.resolve(stateRoot), false);
+  const cli = (args: string[], opts: { input?: string; timeout?: number } = {}) =>
+    execa(process.execPath, [CLI, ...args], {
+      env: { ...env, PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      extendEnv: false,
+      reject: false,
+      timeout: opts.timeout ?? 60_000,
+      ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+    });
+  const ok = async (args: string[]) => {
+    const r = await cli(args);
+    if (r.exitCode !== 0) throw new Error(`dnsnet ${args.join(' ')} exited ${r.exitCode}: ${String(r.stderr)}`);
+    return String(r.stdout);
+  };
+  return {
+    dir,
+    env,
+    hostResolvConf,
+    defaultBridge,
+    table,
+    cli,
+    ok,
+    json: async <T>(args: string[]) => JSON.parse(await ok(args)) as T,
+    teardown: async () => {
+      // Containers first (their processes, veths, netns), then networks, then the daemon and the
+      // objects it keeps for the default network.
+      const ps = await cli(['ps', '-a', '-q']);
+      const ids = String(ps.stdout).split('\n').filter(Boolean);
+      if (ids.length > 0) await cli(['rm', '-f', ...ids]);
+      await cli(['network', 'prune']);
+      const pidFile = path.join(env.DNSNET_RUN!, 'dnsnet.pid');
+      if (fs.existsSync(pidFile)) {
+        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+        try {
+          process.kill(pid, 'SIGTERM');
+          for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+        } catch {
+          // gone already
+        }
+      }
+      await execa('ip', ['link', 'delete', defaultBridge], { reject: false });
+      await execa('nft', ['delete', 'table', 'inet', table], { reject: false });
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Kernel objects of one env that should not exist after teardown. */
+export async function leftovers(e: Pick<DnsnetEnv, 'defaultBridge' | 'table'>, extraLinks: string[] = []): Promise<string[]> {
+  const found: string[] = [];
+  const links = String((await execa('ip', ['-o', 'link', 'show'], { reject: false })).stdout);
+  for (const name of [e.defaultBridge, ...extraLinks]) if (links.includes(`: ${name}:`) || links.includes(`: ${name}@`)) found.push(`link ${name}`);
+  const tables = String((await execa('nft', ['list', 'tables'], { reject: false })).stdout);
+  if (tables.includes(e.table)) found.push(`table ${e.table}`);
+  return found;
+}
