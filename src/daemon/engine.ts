@@ -44,7 +44,7 @@ export class Engine {
   readonly store: StateStore;
   readonly resolver: Resolver;
   private readonly lock = new Mutex();
-  private host: HostResolv;
+  host: HostResolv;
   private readonly children = new Map<string, number>(); // container id -> pid of a child we spawned
   private readonly exitWaiters = new Map<string, (() => void)[]>();
   private poller: NodeJS.Timeout | undefined;
@@ -247,7 +247,7 @@ export class Engine {
     if (net.isDefault && spec.networkAliases.length > 0) {
       throw new DnsnetError('invalid', 'run: network-scoped aliases are only supported for user-defined networks');
     }
-    for (const a of spec.networkAliases) validateHostname(a);
+    for (const a of spec.networkAliases) validateHostname(a, '--network-alias');
     for (const d of spec.dns) parseDnsServer(d);
     for (const d of spec.dnsSearch) validateDnsSearch(d);
     for (const o of spec.dnsOptions) validateDnsOption(o);
@@ -283,7 +283,7 @@ export class Engine {
     const [targetRef = '', alias0] = link.split(':', 2);
     const alias = alias0 ?? targetRef;
     if (targetRef === '' || alias === '') throw new DnsnetError('invalid', `run: invalid --link "${link}": expected NAME[:ALIAS]`);
-    validateHostname(alias);
+    validateHostname(alias, '--link');
     let target: ContainerRecord;
     try {
       target = this.findContainer(targetRef);
@@ -695,7 +695,7 @@ export class Engine {
       if (c.state.status !== 'running') throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: the container is not running`);
       if (c.endpoints.some((ep) => ep.networkId === net.id)) throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: already connected`);
       if (net.isDefault && spec.aliases.length > 0) throw new DnsnetError('invalid', `connect ${c.name}: network-scoped aliases are only supported for user-defined networks`);
-      for (const a of spec.aliases) validateHostname(a);
+      for (const a of spec.aliases) validateHostname(a, '--alias');
       const used = new Set(c.endpoints.map((ep) => Number(ep.ifname.slice(3))));
       let index = 0;
       while (used.has(index)) index++;

@@ -85,9 +85,15 @@ export async function runDaemon(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   try {
     await engine.boot();
-    watcher = watchHostResolvConf(roots.hostResolvConf, (text) => {
-      engine.reloadHost(text).catch((e: unknown) => log(`[watcher] reload: ${(e as Error).message}`));
-    });
+    const w = watchHostResolvConf(
+      roots.hostResolvConf,
+      (text) => {
+        engine.reloadHost(text).catch((e: unknown) => log(`[watcher] reload: ${(e as Error).message}`));
+      },
+      { initialText: engine.host.text },
+    );
+    watcher = w;
+    await w.ready;
     await listen(server, paths.socket(roots));
     await fsp.writeFile(paths.pidFile(roots), `${process.pid}\n`, { mode: 0o600 });
   } catch (error) {
