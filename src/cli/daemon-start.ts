@@ -1,0 +1,60 @@
+// Starting the daemon on demand: spawn `dnsnet daemon` detached, logging to <run>/daemon.log, and wait for /_ping.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DnsnetError } from '../errors.js';
+import type { ClientPaths } from './client.js';
+
+/** The program to re-run as `daemon`: this CLI's entry script and the Node flags it runs under. */
+export interface DaemonEntry {
+  script: string;
+  execArgv: string[];
+}
+
+export interface StartTiming {
+  pollMs: number;
+  waitMs: number;
+  /** After our daemon exited, how long another one (that won a start race) may still take to answer. */
+  graceAfterExitMs: number;
+}
+
+const TIMING: StartTiming = { pollMs: 20, waitMs: 10_000, graceAfterExitMs: 3_000 };
+
+export async function startDaemon(paths: ClientPaths, entry: DaemonEntry, ping: () => Promise<boolean>, timing: StartTiming = TIMING): Promise<void> {
+  fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
+  const log = fs.openSync(paths.daemonLog, 'a', 0o600);
+  const logStart = fs.fstatSync(log).size;
+  let exited: { how: string; at: number } | undefined;
+  try {
+    const child = spawn(process.execPath, [...entry.execArgv, entry.script, 'daemon'], {
+      detached: true, // its own session: Ctrl-C in this terminal must not reach the daemon
+      stdio: ['ignore', log, log],
+      env: process.env,
+    });
+    child.on('error', (error) => (exited = { how: error.message, at: Date.now() }));
+    child.on('exit', (code, signal) => (exited = { how: signal ? `was killed by ${signal}` : `exited with code ${code}`, at: Date.now() }));
+    child.unref();
+  } finally {
+    fs.closeSync(log);
+  }
+  // A daemon that exits at once may have lost a start race to another one: give that one a moment.
+  const deadline = Date.now() + timing.waitMs;
+  while (Date.now() < deadline && !(exited && Date.now() > exited.at + timing.graceAfterExitMs)) {
+    if (await ping()) return;
+    await sleep(timing.pollMs);
+  }
+  const waited = Math.round((Date.now() - deadline + timing.waitMs) / 1000);
+  const lastLine = exited ? lastLogLine(paths.daemonLog, logStart) : '';
+  const how = exited ? `; it ${exited.how}${lastLine ? `: ${lastLine}` : ''}` : '';
+  throw new DnsnetError('internal', `start daemon: no answer on ${paths.socket} after ${waited} s${how} (see ${paths.daemonLog})`);
+}
+
+/** The last line the daemon logged since `from`: usually why it could not start. */
+function lastLogLine(file: string, from: number): string {
+  try {
+    const text = fs.readFileSync(file).subarray(from).toString('utf8');
+    return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').pop() ?? '';
+  } catch {
+    return '';
+  }
+}

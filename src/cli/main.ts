@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// The `dnsnet` command: parse argv, run one command against the daemon, exit with Docker's codes.
+import { fileURLToPath } from 'node:url';
+import { Client, clientPathsFromEnv } from './client.js';
+import { reportFailure } from './exit.js';
+import { createHandlers, readVersion } from './handlers.js';
+import { buildProgram } from './program.js';
+
+export async function runCli(argv: string[]): Promise<number> {
+  const version = readVersion();
+  // The daemon, when none answers, is this very script run as `dnsnet daemon` under the same Node flags.
+  const client = new Client({
+    paths: clientPathsFromEnv(),
+    daemon: { script: fileURLToPath(import.meta.url), execArgv: process.execArgv },
+  });
+  let code = 0;
+  const program = buildProgram(createHandlers(client, version), { version, onExit: (c) => (code = c) });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    return reportFailure(error);
+  }
+}
+
+// `dnsnet logs ... | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+process.exitCode = await runCli(process.argv.slice(2));

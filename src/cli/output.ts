@@ -1,0 +1,135 @@
+// Pure renderers of API values for the terminal: Docker-like tables, JSON, IDs, and status/age phrases.
+import type { ContainerJson, NetworkJson, StatsJson } from '../daemon/api-types.js';
+
+/**
+ * Columns as Docker's tabwriter lays them out (minwidth 10, padding 3): each cell but the last is
+ * padded to max(width + 3, 10), so the headers line up the way Docker users read them.
+ */
+export function formatTable(header: string[], rows: string[][]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(10, ...all.map((r) => (r[i] ?? '').length + 3)));
+  return all.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('').trimEnd() + '\n').join('');
+}
+
+/** `inspect` output: always an array, as Docker prints it. */
+export function formatJsonArray(values: unknown[]): string {
+  return JSON.stringify(values, null, 2) + '\n';
+}
+
+export function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** `ls --format json`: one object per line, as Docker does, so `| jq .Name` works unchanged. */
+export function formatJsonLines(values: unknown[]): string {
+  return values.map((v) => JSON.stringify(v) + '\n').join('');
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 12);
+}
+
+export function formatIds(ids: string[]): string {
+  return ids.map((id) => shortId(id) + '\n').join('');
+}
+
+/** Docker sorts `network ls` by name. */
+export function sortNetworks(networks: NetworkJson[]): NetworkJson[] {
+  return [...networks].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+}
+
+/** Docker lists the newest container first. */
+export function sortContainers(containers: ContainerJson[]): ContainerJson[] {
+  return [...containers].sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+}
+
+export function formatNetworkTable(networks: NetworkJson[]): string {
+  return formatTable(
+    ['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'],
+    networks.map((n) => [shortId(n.Id), n.Name, n.Driver, n.Scope]),
+  );
+}
+
+export function formatContainerTable(containers: ContainerJson[], now: number = Date.now()): string {
+  return formatTable(
+    ['CONTAINER ID', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
+    containers.map((c) => [shortId(c.Id), formatCommand(c), formatCreated(c.Created, now), formatStatus(c.State, now), c.Name.replace(/^\//, '')]),
+  );
+}
+
+/** Docker's COMMAND column: quoted, cut to 20 characters with an ellipsis. */
+export function formatCommand(c: Pick<ContainerJson, 'Path' | 'Args'>): string {
+  const command = [c.Path, ...c.Args].join(' ');
+  const chars = [...command];
+  return `"${chars.length > 20 ? chars.slice(0, 19).join('') + '…' : command}"`;
+}
+
+export function formatCreated(created: string, now: number = Date.now()): string {
+  const at = parseTime(created);
+  return at === undefined ? '' : `${humanDuration(now - at)} ago`;
+}
+
+/** Docker's STATUS column: "Up 3 seconds", "Exited (137) 5 minutes ago", "Created". */
+export function formatStatus(state: Pick<ContainerJson['State'], 'Status' | 'Running' | 'ExitCode' | 'StartedAt' | 'FinishedAt'>, now: number = Date.now()): string {
+  if (state.Running) {
+    const started = parseTime(state.StartedAt);
+    return started === undefined ? 'Up' : `Up ${humanDuration(now - started)}`;
+  }
+  switch (state.Status) {
+    case 'created':
+      return 'Created';
+    case 'exited': {
+      const finished = parseTime(state.FinishedAt);
+      const exited = `Exited (${state.ExitCode})`;
+      return finished === undefined ? exited : `${exited} ${humanDuration(now - finished)} ago`;
+    }
+    case 'removing':
+      return 'Removal In Progress';
+    case 'dead':
+      return 'Dead';
+    default:
+      return capitalize(state.Status);
+  }
+}
+
+/** go-units HumanDuration, which Docker uses for every age it prints. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+/** `stats` as a two-column table, nested counters flattened to dotted names. */
+export function formatStatsTable(stats: StatsJson): string {
+  const rows: string[][] = [];
+  const walk = (prefix: string, value: unknown) => {
+    if (typeof value === 'number') rows.push([prefix, String(value)]);
+    else if (value !== null && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value)) walk(prefix === '' ? key : `${prefix}.${key}`, inner);
+    }
+  };
+  walk('', stats);
+  return formatTable(['COUNTER', 'VALUE'], rows);
+}
+
+/** Unset times (absent, unparsable, or Go's zero time 0001-01-01) read as unknown. */
+function parseTime(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) || at <= 0 ? undefined : at;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

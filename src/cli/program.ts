@@ -1,0 +1,260 @@
+// The command tree (Docker's names and flags) built with commander; actions hand typed values to Handlers.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { ConnectSpec, ExecSpec, NetworkCreateSpec, RunSpec } from '../daemon/api-types.js';
+import { buildNetworkCreateSpec, type NetworkCreateOptions } from './network-spec.js';
+import { buildExecSpec, buildRunSpec, type ExecOptions, type RunOptions } from './run-spec.js';
+
+export type Format = 'table' | 'json';
+
+export interface ListOptions {
+  quiet: boolean;
+  format: Format;
+}
+
+/** What each command does once its flags are parsed; each resolves to the process exit code. */
+export interface Handlers {
+  networkCreate(spec: NetworkCreateSpec): Promise<number>;
+  networkLs(opts: ListOptions): Promise<number>;
+  networkInspect(refs: string[]): Promise<number>;
+  networkRm(refs: string[]): Promise<number>;
+  networkPrune(): Promise<number>;
+  networkConnect(network: string, spec: ConnectSpec): Promise<number>;
+  networkDisconnect(network: string, container: string, force: boolean): Promise<number>;
+  run(spec: RunSpec): Promise<number>;
+  exec(container: string, spec: ExecSpec): Promise<number>;
+  ps(opts: ListOptions & { all: boolean }): Promise<number>;
+  inspect(refs: string[]): Promise<number>;
+  stop(refs: string[], timeout: number | undefined): Promise<number>;
+  start(refs: string[]): Promise<number>;
+  rm(refs: string[], force: boolean): Promise<number>;
+  logs(ref: string, follow: boolean): Promise<number>;
+  stats(format: Format): Promise<number>;
+  systemPrune(): Promise<number>;
+  daemon(): Promise<number>;
+  demo(): Promise<number>;
+  version(): Promise<number>;
+}
+
+export interface ProgramOptions {
+  version: string;
+  /** Receives the exit code of the action that ran (commander drops action return values). */
+  onExit(code: number): void;
+  /** Where `-e K` looks K up. */
+  env?: NodeJS.ProcessEnv;
+  /** Where help and version text go (default: stdout / stderr). */
+  output?: { writeOut(text: string): void; writeErr(text: string): void };
+}
+
+/**
+ * Build the `dnsnet` program. It never exits the process: usage errors throw a CommanderError
+ * (exitOverride) and are printed by exit.ts, like every other error.
+ */
+export function buildProgram(handlers: Handlers, options: ProgramOptions): Command {
+  const env = options.env ?? process.env;
+  const done = (code: number) => options.onExit(code);
+  const program = new Command('dnsnet')
+    .description('Docker-style user-defined container networks and container DNS')
+    .version(`dnsnet ${options.version}`, '-v, --version', 'print the version')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ ...options.output, outputError: () => {} }) // exit.ts prints the one error line
+    .helpCommand(false);
+
+  const network = program.command('network').description('manage networks').helpCommand(false);
+  network
+    .command('create')
+    .description('create a network')
+    .argument('<name>')
+    .option('--subnet <cidr>', 'subnet (repeatable: one IPv4, one IPv6)', collect)
+    .option('--gateway <ip>', 'gateway for the subnet of its family (repeatable)', collect)
+    .option('--ip-range <cidr>', 'allocate container addresses from this sub-range')
+    .option('--ipv6', 'enable IPv6')
+    .option('--internal', 'no route out of the network')
+    .option('-o, --opt <key=value>', 'driver option (mtu=N)', collectMap)
+    .addOption(new Option('-d, --driver <driver>', 'driver (bridge only)').default('bridge').choices(['bridge']))
+    .action(async (name: string, opts: NetworkCreateOptions) => done(await handlers.networkCreate(buildNetworkCreateSpec(name, opts))));
+  network
+    .command('ls')
+    .alias('list')
+    .description('list networks')
+    .option('-q, --quiet', 'only network IDs')
+    .addOption(formatOption())
+    .action(async (opts: { quiet?: boolean; format: Format }) => done(await handlers.networkLs({ quiet: opts.quiet ?? false, format: opts.format })));
+  network
+    .command('inspect')
+    .description('show networks as JSON')
+    .argument('<network...>')
+    .action(async (refs: string[]) => done(await handlers.networkInspect(refs)));
+  network
+    .command('rm')
+    .alias('remove')
+    .description('remove networks')
+    .argument('<network...>')
+    .action(async (refs: string[]) => done(await handlers.networkRm(refs)));
+  network
+    .command('prune')
+    .description('remove networks no container uses')
+    .option('-f, --force', 'do not ask (dnsnet never asks)')
+    .action(async () => done(await handlers.networkPrune()));
+  network
+    .command('connect')
+    .description('attach a container to a network')
+    .argument('<network>')
+    .argument('<container>')
+    .option('--alias <alias>', 'network alias (repeatable)', collect)
+    .option('--ip <ip>', 'IPv4 address')
+    .action(async (net: string, container: string, opts: { alias?: string[]; ip?: string }) => {
+      const spec: ConnectSpec = { container, aliases: opts.alias ?? [] };
+      if (opts.ip !== undefined) spec.ip = opts.ip;
+      done(await handlers.networkConnect(net, spec));
+    });
+  network
+    .command('disconnect')
+    .description('detach a container from a network')
+    .argument('<network>')
+    .argument('<container>')
+    .option('-f, --force', 'force the disconnect')
+    .action(async (net: string, container: string, opts: { force?: boolean }) =>
+      done(await handlers.networkDisconnect(net, container, opts.force ?? false)),
+    );
+
+  program
+    .command('run')
+    .description('run a command in a new container')
+    .usage('[options] COMMAND [ARG...]')
+    .helpOption('--help', 'display help for command') // -h is --hostname, as in Docker
+    .argument('<command...>')
+    .passThroughOptions()
+    .option('-d, --detach', 'run in the background and print the container ID')
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'container name')
+    .option('--network <network>', 'network to attach to (default: bridge)')
+    .addOption(new AliasOption('--net <network>', 'network'))
+    .option('-h, --hostname <name>', 'container hostname')
+    .option('--ip <ip>', 'IPv4 address on the network')
+    .option('--network-alias <alias>', 'network-scoped alias (repeatable)', collect)
+    .addOption(new AliasOption('--net-alias <alias>', 'networkAlias').argParser(collect))
+    .option('--link <name[:alias]>', 'link to a container on the default network (repeatable)', collect)
+    .option('--add-host <name:ip>', 'add a line to /etc/hosts (repeatable)', collect)
+    .option('--dns <ip>', 'nameserver (repeatable)', collect)
+    .option('--dns-search <domain>', 'search domain (repeatable; "." for none)', collect)
+    .option('--dns-option <option>', 'resolv.conf option (repeatable)', collect)
+    .addOption(new AliasOption('--dns-opt <option>', 'dnsOption').argParser(collect))
+    .option('-e, --env <key[=value]>', 'environment variable (repeatable; K alone copies it from here)', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('--rootfs <dir>', 'root directory of the container')
+    .addOption(new Option('-i, --interactive').hideHelp()) // Docker habit (`-it`): stdio is always attached
+    .addOption(new Option('-t, --tty').hideHelp())
+    .action(async (cmd: string[], opts: RunOptions) => done(await handlers.run(buildRunSpec(opts, cmd, env))));
+
+  program
+    .command('exec')
+    .description('run a command in a running container')
+    .usage('[options] CONTAINER COMMAND [ARG...]')
+    .argument('<container>')
+    .argument('<command...>')
+    .passThroughOptions()
+    .option('-e, --env <key[=value]>', 'environment variable (repeatable; K alone copies it from here)', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .addOption(new Option('-i, --interactive').hideHelp())
+    .addOption(new Option('-t, --tty').hideHelp())
+    .action(async (container: string, cmd: string[], opts: ExecOptions) => done(await handlers.exec(container, buildExecSpec(opts, cmd, env))));
+
+  program
+    .command('ps')
+    .description('list containers')
+    .option('-a, --all', 'also stopped containers')
+    .option('-q, --quiet', 'only container IDs')
+    .addOption(formatOption())
+    .action(async (opts: { all?: boolean; quiet?: boolean; format: Format }) =>
+      done(await handlers.ps({ all: opts.all ?? false, quiet: opts.quiet ?? false, format: opts.format })),
+    );
+  program
+    .command('inspect')
+    .description('show containers as JSON')
+    .argument('<container...>')
+    .action(async (refs: string[]) => done(await handlers.inspect(refs)));
+  program
+    .command('stop')
+    .description('stop containers (SIGTERM, then SIGKILL after the timeout)')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL (default 10)', parseSeconds)
+    .action(async (refs: string[], opts: { time?: number }) => done(await handlers.stop(refs, opts.time)));
+  program
+    .command('start')
+    .description('start stopped containers')
+    .argument('<container...>')
+    .action(async (refs: string[]) => done(await handlers.start(refs)));
+  program
+    .command('rm')
+    .description('remove containers')
+    .argument('<container...>')
+    .option('-f, --force', 'stop running containers first')
+    .action(async (refs: string[], opts: { force?: boolean }) => done(await handlers.rm(refs, opts.force ?? false)));
+  program
+    .command('logs')
+    .description("print a detached container's output")
+    .argument('<container>')
+    .option('-f, --follow', 'keep printing until the container exits')
+    .action(async (ref: string, opts: { follow?: boolean }) => done(await handlers.logs(ref, opts.follow ?? false)));
+  program
+    .command('stats')
+    .description('resolver counters')
+    .addOption(formatOption())
+    .action(async (opts: { format: Format }) => done(await handlers.stats(opts.format)));
+  program
+    .command('system')
+    .description('manage dnsnet')
+    .helpCommand(false)
+    .command('prune')
+    .description('remove stopped containers and unused networks')
+    .option('-f, --force', 'do not ask (dnsnet never asks)')
+    .action(async () => done(await handlers.systemPrune()));
+  program
+    .command('daemon')
+    .description('run the daemon in the foreground')
+    .action(async () => done(await handlers.daemon()));
+  program
+    .command('demo')
+    .description('show container DNS at work')
+    .action(async () => done(await handlers.demo()));
+  program
+    .command('version')
+    .description('print the version')
+    .action(async () => done(await handlers.version()));
+  return program;
+}
+
+/** A hidden Docker spelling that stores into its canonical option, so flag order is kept across both spellings. */
+class AliasOption extends Option {
+  constructor(
+    flags: string,
+    private readonly target: string,
+  ) {
+    super(flags);
+    this.hideHelp();
+  }
+
+  override attributeName(): string {
+    return this.target;
+  }
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function collectMap(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError('expected key=value.');
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+function parseSeconds(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('expected whole seconds.');
+  return Number(value);
+}
+
+function formatOption(): Option {
+  return new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
+}
