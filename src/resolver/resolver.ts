@@ -1,0 +1,236 @@
+// The embedded resolver: record store + handler + per-container sockets + forwarding, with counters and rate-limited logs.
+import type dgram from 'node:dgram';
+import type net from 'node:net';
+import { DnsnetError } from '../errors.js';
+import { RecordStore, type ResolverContainer } from './records.js';
+import { RCODE, buildRcodeReply, handleQuery, type Transport } from './handler.js';
+import { serve, type Serving } from './transport.js';
+import { UpstreamForwarder } from './upstream.js';
+
+export const DEFAULT_UPSTREAMS = ['8.8.8.8', '8.8.4.4']; // Docker's fallback when the host has none
+export const MAX_INFLIGHT_PER_CONTAINER = 100;
+const LOG_EVERY_MS = 10_000;
+
+export interface ResolverOptions {
+  log?: (line: string) => void;
+  upstreamTimeoutMs?: number;
+  maxInflightPerContainer?: number;
+  /** TCP idle timeout and connection cap per container (tests shorten these). */
+  tcpIdleMs?: number;
+  maxTcpConnections?: number;
+}
+
+export type ResolverRegistration = ResolverContainer & {
+  dns: string[]; // --dns servers: replace the host upstreams for this container
+  forward: boolean; // false (only --internal networks): SERVFAIL for every non-local name
+};
+
+interface Counters {
+  queries: number;
+  local: number;
+  forwarded: number;
+}
+
+export interface ResolverStats {
+  queries: number;
+  local: number;
+  forwarded: number;
+  upstreamFailures: number;
+  dropped: number;
+  perNetwork: Record<string, Counters>;
+}
+
+interface Entry {
+  id: string;
+  registered: boolean;
+  dns: string[];
+  forward: boolean;
+  nets: Counters[];
+  inflight: number;
+  serving?: Serving;
+}
+
+export class Resolver {
+  private readonly store = new RecordStore();
+  private readonly entries = new Map<string, Entry>();
+  private readonly forwarder: UpstreamForwarder;
+  private readonly log: (line: string) => void;
+  private readonly maxInflight: number;
+  private readonly tcpIdleMs: number | undefined;
+  private readonly maxTcp: number | undefined;
+  private hostUpstreams: string[] = DEFAULT_UPSTREAMS;
+  private readonly totals = { queries: 0, local: 0, forwarded: 0, upstreamFailures: 0, dropped: 0 };
+  private readonly perNetwork = new Map<string, Counters>();
+  private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
+  private closed = false;
+
+  constructor(opts: ResolverOptions = {}) {
+    this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.forwarder = new UpstreamForwarder(opts.upstreamTimeoutMs !== undefined ? { timeoutMs: opts.upstreamTimeoutMs } : {});
+    this.maxInflight = opts.maxInflightPerContainer ?? MAX_INFLIGHT_PER_CONTAINER;
+    this.tcpIdleMs = opts.tcpIdleMs;
+    this.maxTcp = opts.maxTcpConnections;
+  }
+
+  /** The host's resolv.conf nameservers (loopback ones too: we forward from the host netns). */
+  setHostUpstreams(servers: string[]): void {
+    this.hostUpstreams = servers.length > 0 ? [...servers] : DEFAULT_UPSTREAMS;
+  }
+
+  /** Register or replace a container's names. Synchronous: no query ever sees a half-applied change. */
+  upsert(c: ResolverRegistration): void {
+    this.store.upsert(c);
+    const e = this.entry(c.id);
+    e.registered = true;
+    e.dns = [...c.dns];
+    e.forward = c.forward;
+    e.nets = [...new Set(c.endpoints.map((ep) => ep.network))].map((n) => this.netCounters(n));
+  }
+
+  /** Forget a container's names. Its sockets, if still attached, keep answering (forwarding only). */
+  remove(id: string): void {
+    this.store.remove(id);
+    const e = this.entries.get(id);
+    if (!e) return;
+    e.registered = false;
+    e.dns = [];
+    e.forward = true;
+    e.nets = [];
+    if (!e.serving) this.entries.delete(id);
+  }
+
+  /** Serve a container's sockets (bound to 127.0.0.11:53 in its netns). Queries are tied to `id` by socket. */
+  attach(id: string, udp: dgram.Socket, tcp: net.Server): void {
+    if (this.closed) throw new DnsnetError('internal', `attach resolver sockets of ${id.slice(0, 12)}: resolver closed`);
+    const e = this.entry(id);
+    const old = e.serving;
+    e.serving = serve(udp, tcp, (msg, transport, respond) => this.onQuery(e, msg, transport, respond), {
+      onError: (kind, error) => this.warn(kind, `${kind} (container ${id.slice(0, 12)}): ${error instanceof Error ? error.message : String(error)}`),
+      ...(this.tcpIdleMs !== undefined ? { idleMs: this.tcpIdleMs } : {}),
+      ...(this.maxTcp !== undefined ? { maxConnections: this.maxTcp } : {}),
+    });
+    if (old) void old.close();
+  }
+
+  /** Stop serving and close a container's sockets. */
+  async detach(id: string): Promise<void> {
+    const e = this.entries.get(id);
+    if (!e?.serving) return;
+    const s = e.serving;
+    delete e.serving;
+    if (!e.registered) this.entries.delete(id);
+    await s.close();
+  }
+
+  /** The upstreams a container's forwarded queries go to, in order (--dns, else the host's, else Docker's fallback). */
+  upstreamsFor(id: string): string[] {
+    const e = this.entries.get(id);
+    return [...(e && e.dns.length > 0 ? e.dns : this.hostUpstreams)];
+  }
+
+  stats(): ResolverStats {
+    const perNetwork: Record<string, Counters> = {};
+    for (const [n, c] of this.perNetwork) perNetwork[n] = { ...c };
+    return { ...this.totals, perNetwork };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.entries.keys()].map((id) => this.detach(id)));
+    await this.forwarder.close();
+  }
+
+  private entry(id: string): Entry {
+    let e = this.entries.get(id);
+    if (!e) this.entries.set(id, (e = { id, registered: false, dns: [], forward: true, nets: [], inflight: 0 }));
+    return e;
+  }
+
+  private netCounters(network: string): Counters {
+    let c = this.perNetwork.get(network);
+    if (!c) this.perNetwork.set(network, (c = { queries: 0, local: 0, forwarded: 0 }));
+    return c;
+  }
+
+  private onQuery(e: Entry, msg: Buffer, transport: Transport, respond: (reply: Buffer | null) => void): void {
+    const t = this.totals;
+    t.queries++;
+    const nets = e.nets;
+    for (let i = 0; i < nets.length; i++) nets[i]!.queries++;
+    let result;
+    try {
+      result = handleQuery(msg, e.id, this.store, transport);
+    } catch (error) {
+      t.dropped++;
+      this.warn('handler', `handler failed: ${error instanceof Error ? error.message : String(error)}`);
+      respond(null);
+      return;
+    }
+    if (result.action === 'reply') {
+      t.local++;
+      for (let i = 0; i < nets.length; i++) nets[i]!.local++;
+      respond(result.reply);
+      return;
+    }
+    if (result.action === 'drop') {
+      t.dropped++;
+      respond(null);
+      return;
+    }
+    const q = result.query;
+    if (!e.forward) {
+      // --internal: nothing leaves; answer at once rather than let the client time out.
+      t.local++;
+      for (let i = 0; i < nets.length; i++) nets[i]!.local++;
+      respond(buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
+      return;
+    }
+    if (e.inflight >= this.maxInflight) {
+      t.dropped++;
+      this.warn('inflight', `container ${e.id.slice(0, 12)}: more than ${this.maxInflight} queries in flight upstream, refusing`);
+      respond(buildRcodeReply(msg, q, RCODE.REFUSED, transport));
+      return;
+    }
+    t.forwarded++;
+    for (let i = 0; i < nets.length; i++) nets[i]!.forwarded++;
+    e.inflight++;
+    const servers = e.dns.length > 0 ? e.dns : this.hostUpstreams;
+    this.forwarder
+      .forward(msg, q.qEnd, servers, transport)
+      .then(
+        (res) => {
+          if (res.failures.length > 0) {
+            t.upstreamFailures += res.failures.length;
+            const what = res.failures.map((f) => `${f.server} ${f.outcome}${f.detail ? ` (${f.detail})` : ''}`).join(', ');
+            this.warn(res.reply ? 'upstream-retry' : 'upstream-failed', `forward ${q.name || '.'}: ${what}${res.reply ? '' : ' -> SERVFAIL'}`);
+          }
+          respond(res.reply ?? buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
+        },
+        (error: unknown) => {
+          t.upstreamFailures++;
+          this.warn('upstream-failed', `forward ${q.name || '.'}: ${error instanceof Error ? error.message : String(error)}`);
+          respond(buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
+        },
+      )
+      .finally(() => {
+        e.inflight--;
+      });
+  }
+
+  /** One `[resolver]` line per kind per 10 s at most; the next line says how many were held back. */
+  private warn(kind: string, line: string): void {
+    const now = Date.now();
+    const last = this.lastLog.get(kind);
+    if (last && now - last.at < LOG_EVERY_MS) {
+      last.suppressed++;
+      return;
+    }
+    const extra = last && last.suppressed > 0 ? ` (${last.suppressed} similar suppressed)` : '';
+    this.lastLog.set(kind, { at: now, suppressed: 0 });
+    try {
+      this.log(`[resolver] ${line}${extra}`);
+    } catch {
+      /* a broken logger must not break serving */
+    }
+  }
+}

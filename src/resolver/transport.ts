@@ -1,0 +1,153 @@
+// UDP and TCP serving on sockets handed to us: framing, limits and timeouts; every query goes to one callback.
+import type dgram from 'node:dgram';
+import type net from 'node:net';
+import type { Transport } from './handler.js';
+
+/** Called once per query; must call `respond` exactly once (null = send nothing). */
+export type QueryCallback = (msg: Buffer, transport: Transport, respond: (reply: Buffer | null) => void) => void;
+export type TransportError = (kind: string, error: unknown) => void;
+
+export interface Serving {
+  close(): Promise<void>;
+  tcpConnections(): number;
+}
+
+export const TCP_IDLE_MS = 10_000;
+export const MAX_TCP_CONNECTIONS = 64;
+const MAX_PENDING_PER_CONNECTION = 64; // stop reading a connection that has this many queries outstanding
+const MAX_WRITE_BACKLOG = 1 << 20; // a client that does not read its answers is cut off
+const EMPTY: Buffer = Buffer.alloc(0);
+
+export interface ServeOptions {
+  idleMs?: number;
+  maxConnections?: number;
+  onError: TransportError;
+}
+
+export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback, opts: ServeOptions): Serving {
+  const idleMs = opts.idleMs ?? TCP_IDLE_MS;
+  const maxConnections = opts.maxConnections ?? MAX_TCP_CONNECTIONS;
+  const onError = opts.onError;
+  const conns = new Set<net.Socket>();
+
+  const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const respond = (reply: Buffer | null): void => {
+      if (!reply) return;
+      try {
+        udp.send(reply, rinfo.port, rinfo.address, (err) => {
+          if (err) onError('udp-send', err);
+        });
+      } catch (error) {
+        onError('udp-send', error); // socket closed by detach while a forward was in flight
+      }
+    };
+    try {
+      onQuery(msg, 'udp', respond);
+    } catch (error) {
+      onError('handler', error);
+    }
+  };
+  const onUdpError = (error: Error): void => onError('udp-socket', error);
+
+  const onConnection = (sock: net.Socket): void => {
+    if (conns.size >= maxConnections) {
+      onError('tcp-limit', new Error(`more than ${maxConnections} TCP connections`));
+      sock.destroy();
+      return;
+    }
+    conns.add(sock);
+    let buf = EMPTY;
+    let pending = 0;
+    let closeWhenDone = false;
+    sock.on('error', () => {
+      /* resets and timeouts from clients are normal */
+    });
+    sock.on('close', () => conns.delete(sock));
+    const finishIdle = (): void => {
+      sock.end();
+      // A client that never closes its side is dropped soon after.
+      setTimeout(() => sock.destroy(), 2000).unref();
+    };
+    sock.setTimeout(idleMs, () => {
+      if (pending > 0) closeWhenDone = true;
+      else finishIdle();
+    });
+    const respondFor = (): ((reply: Buffer | null) => void) => {
+      let answered = false;
+      return (reply) => {
+        if (answered) return;
+        answered = true;
+        pending--;
+        if (reply && !sock.destroyed && sock.writable) {
+          const prefix = Buffer.allocUnsafe(2);
+          prefix.writeUInt16BE(reply.length, 0);
+          sock.cork();
+          sock.write(prefix);
+          sock.write(reply);
+          sock.uncork();
+          if (sock.writableLength > MAX_WRITE_BACKLOG) sock.destroy();
+        }
+        if (sock.isPaused() && pending < MAX_PENDING_PER_CONNECTION / 2 && !sock.destroyed) sock.resume();
+        if (closeWhenDone && pending === 0) finishIdle();
+      };
+    };
+    sock.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      let off = 0;
+      while (buf.length - off >= 2) {
+        const len = buf.readUInt16BE(off);
+        if (len === 0) {
+          // A zero length can never be a DNS message: the stream is out of sync, give up on it.
+          buf = EMPTY;
+          sock.destroy();
+          return;
+        }
+        if (buf.length - off - 2 < len) break;
+        const msg = buf.subarray(off + 2, off + 2 + len);
+        off += 2 + len;
+        pending++;
+        const respond = respondFor();
+        try {
+          onQuery(msg, 'tcp', respond);
+        } catch (error) {
+          onError('handler', error);
+          respond(null);
+        }
+        if (sock.destroyed) return;
+      }
+      buf = off >= buf.length ? EMPTY : buf.subarray(off);
+      if (pending >= MAX_PENDING_PER_CONNECTION) sock.pause();
+    });
+  };
+  const onTcpError = (error: Error): void => onError('tcp-socket', error);
+
+  udp.on('message', onMessage);
+  udp.on('error', onUdpError);
+  tcp.on('connection', onConnection);
+  tcp.on('error', onTcpError);
+
+  return {
+    tcpConnections: () => conns.size,
+    async close() {
+      udp.off('message', onMessage);
+      tcp.off('connection', onConnection);
+      for (const c of conns) c.destroy();
+      conns.clear();
+      await Promise.all([
+        new Promise<void>((resolve) => {
+          try {
+            udp.close(() => resolve());
+          } catch {
+            resolve(); // already closed
+          }
+        }),
+        new Promise<void>((resolve) => {
+          if (!tcp.listening) return resolve();
+          tcp.close(() => resolve());
+        }),
+      ]);
+      udp.off('error', onUdpError);
+      tcp.off('error', onTcpError);
+    },
+  };
+}

@@ -1,0 +1,252 @@
+// Resolver end to end (root): sockets handed off into a throwaway netns, queried from inside with dig, getent and raw clients.
+import dnsPacket from 'dns-packet';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openResolverSockets } from '../../src/netns/resolver-sockets.js';
+import { Resolver, type ResolverRegistration } from '../../src/resolver/index.js';
+import { randomLoopback, startFakeUpstream, type FakeAnswer, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { createTestNetns, type TestNetns } from '../helpers/netns.js';
+import { hexId } from './fixtures.js';
+
+const ME = hexId('me');
+const WEB = hexId('web');
+
+let ns: TestNetns | undefined;
+let resolver: Resolver | undefined;
+let upstreams: FakeUpstream[] = [];
+let logs: string[] = [];
+
+beforeEach(async () => {
+  logs = [];
+  ns = await createTestNetns();
+  resolver = new Resolver({ log: (l) => logs.push(l), upstreamTimeoutMs: 400, tcpIdleMs: 1000 });
+  // Never let a test fall back to the public defaults: no upstream unless a test sets a fake one.
+  resolver.setHostUpstreams(['127.0.0.1:9']);
+});
+
+afterEach(async () => {
+  const errors: unknown[] = [];
+  await resolver?.close().catch((e: unknown) => errors.push(e));
+  for (const u of upstreams) await u.close().catch((e: unknown) => errors.push(e));
+  await ns?.destroy().catch((e: unknown) => errors.push(e));
+  resolver = undefined;
+  ns = undefined;
+  upstreams = [];
+  if (errors.length > 0) throw errors[0];
+});
+
+async function fake(answers: Record<string, FakeAnswer>): Promise<FakeUpstream> {
+  // A random 127.53.x.y might collide with a parallel run: retry a few times.
+  for (let i = 0; ; i++) {
+    try {
+      const u = await startFakeUpstream(randomLoopback(), answers);
+      upstreams.push(u);
+      return u;
+    } catch (error) {
+      if (i >= 5) throw error;
+    }
+  }
+}
+
+function me(over: Partial<ResolverRegistration> = {}): ResolverRegistration {
+  return { id: ME, name: 'me', hostname: 'me', endpoints: [{ network: 'app', ipv4: '10.77.0.2', aliases: [] }], links: [], dns: [], forward: true, ...over };
+}
+
+async function start(over: Partial<ResolverRegistration> = {}): Promise<void> {
+  const r = resolver!;
+  r.upsert(me(over));
+  r.upsert({ id: WEB, name: 'web', hostname: 'webhost', endpoints: [{ network: 'app', ipv4: '10.77.0.3', ipv6: 'fd77::3', aliases: ['www'] }], links: [], dns: [], forward: true });
+  for (let i = 0; i < 60; i++) {
+    r.upsert({ id: hexId(`big${i}`), name: `big${i}`, hostname: `big${i}`, endpoints: [{ network: 'app', ipv4: `10.77.1.${i + 1}`, aliases: ['big'] }], links: [], dns: [], forward: true });
+  }
+  const { udp, tcp } = await openResolverSockets(ns!.path);
+  r.attach(ME, udp, tcp);
+}
+
+interface Dig {
+  status: string;
+  flags: string[];
+  answers: string[][];
+  stdout: string;
+}
+
+async function dig(...args: string[]): Promise<Dig> {
+  const r = await ns!.exec(['dig', '@127.0.0.11', '+tries=1', '+timeout=4', ...args]);
+  const stdout = String(r.stdout);
+  const status = /status: (\w+)/.exec(stdout)?.[1] ?? `no answer (exit ${r.exitCode}): ${stdout}${String(r.stderr)}`;
+  const flags = (/;; flags: ([a-z ]+);/.exec(stdout)?.[1] ?? '').split(' ');
+  const answers: string[][] = [];
+  const lines = stdout.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(';; ANSWER SECTION'));
+  if (at >= 0) for (let i = at + 1; i < lines.length && lines[i]!.trim() !== ''; i++) answers.push(lines[i]!.split(/\s+/));
+  return { status, flags, answers, stdout };
+}
+
+const data = (d: Dig) => d.answers.map((a) => a[4]).sort();
+
+/** A raw TCP client run inside the netns: writes `hex`, collects framed replies until the server closes or `waitMs`. */
+const TCP_CLIENT = `
+const net = require('net');
+const [hex, waitMs] = process.argv.slice(1);
+const s = net.connect(53, '127.0.0.11', () => s.write(Buffer.from(hex, 'hex')));
+let buf = Buffer.alloc(0); const replies = []; let closed = false;
+s.on('data', (d) => { buf = Buffer.concat([buf, d]);
+  while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { const n = buf.readUInt16BE(0); replies.push(buf.subarray(2, 2 + n).toString('hex')); buf = buf.subarray(2 + n); } });
+s.on('error', () => {});
+s.on('close', () => { closed = true; done(); });
+const t = setTimeout(done, Number(waitMs));
+function done() { clearTimeout(t); console.log(JSON.stringify({ replies, closed })); process.exit(0); }
+`;
+
+async function tcpClient(bytes: Buffer, waitMs: number): Promise<{ replies: Buffer[]; closed: boolean }> {
+  const r = await ns!.exec([process.execPath, '-e', TCP_CLIENT, bytes.toString('hex'), String(waitMs)]);
+  const out = JSON.parse(String(r.stdout)) as { replies: string[]; closed: boolean };
+  return { replies: out.replies.map((h) => Buffer.from(h, 'hex')), closed: out.closed };
+}
+
+function framed(...msgs: Buffer[]): Buffer {
+  return Buffer.concat(
+    msgs.map((m) => {
+      const l = Buffer.alloc(2);
+      l.writeUInt16BE(m.length);
+      return Buffer.concat([l, m]);
+    }),
+  );
+}
+
+const q = (name: string, type = 'A', id = 1) => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: type as 'A' }] });
+
+describe('resolver in a netns', () => {
+  it('answers local names over UDP and TCP, keeps case, TTL 600, and getent resolves', async () => {
+    await start();
+    const a = await dig('WeB', 'A');
+    expect(a.status).toBe('NOERROR');
+    expect(a.answers).toEqual([['WeB.', '600', 'IN', 'A', '10.77.0.3']]);
+    expect(a.flags).toEqual(expect.arrayContaining(['qr', 'rd', 'ra']));
+    expect(data(await dig('+tcp', 'www.app', 'AAAA'))).toEqual(['fd77::3']);
+    expect((await dig('me', 'AAAA')).answers).toEqual([]); // NODATA
+    expect((await dig('me', 'AAAA')).status).toBe('NOERROR');
+    expect(data(await dig('-x', '10.77.0.3'))).toEqual(['web.app.']);
+    const g = await ns!.exec(['getent', 'hosts', 'web']);
+    expect(String(g.stdout)).toMatch(/^(10\.77\.0\.3|fd77::3)\s+web/);
+    const s = resolver!.stats();
+    expect(s.local).toBeGreaterThanOrEqual(5);
+    expect(s.perNetwork.app?.local).toBe(s.local);
+  });
+
+  it('forwards other names to the upstream and passes NXDOMAIN through', async () => {
+    const up = await fake({ 'example.test': '192.0.2.10' });
+    resolver!.setHostUpstreams([up.address]);
+    await start();
+    const a = await dig('Example.Test', 'A');
+    expect(a.status).toBe('NOERROR');
+    expect(data(a)).toEqual(['192.0.2.10']);
+    expect(a.answers[0]![0]).toBe('Example.Test.');
+    expect((await dig('missing.test')).status).toBe('NXDOMAIN');
+    expect(data(await dig('+tcp', 'example.test'))).toEqual(['192.0.2.10']);
+    expect(up.udpQueries).toBe(2);
+    expect(up.tcpQueries).toBe(1); // TCP in, TCP out
+    expect(resolver!.stats().forwarded).toBe(3);
+    expect(resolver!.upstreamsFor(ME)).toEqual([up.address]);
+  });
+
+  it('moves to the next upstream on SERVFAIL and on REFUSED', async () => {
+    const bad = await fake({ 'a.test': 'SERVFAIL', 'b.test': 'REFUSED' });
+    const good = await fake({ 'a.test': '192.0.2.1', 'b.test': '192.0.2.2' });
+    resolver!.setHostUpstreams([bad.address, good.address]);
+    await start();
+    expect(data(await dig('a.test'))).toEqual(['192.0.2.1']);
+    expect(data(await dig('b.test'))).toEqual(['192.0.2.2']);
+    expect(bad.queries).toBe(2);
+    expect(resolver!.stats().upstreamFailures).toBe(2);
+  });
+
+  it('answers SERVFAIL when the only upstream is dead, and tries a dead upstream last afterwards', async () => {
+    const silent = await fake({ 'x.test': 'DROP', 'y.test': 'DROP' });
+    await start({ dns: [silent.address] });
+    const a = await dig('x.test');
+    expect(a.status).toBe('SERVFAIL');
+    const good = await fake({ 'y.test': '192.0.2.7' });
+    resolver!.upsert(me({ dns: [silent.address, good.address] }));
+    expect(data(await dig('y.test'))).toEqual(['192.0.2.7']);
+    expect(silent.names).toEqual(['x.test']); // remembered dead: the good one was asked first
+    expect(logs.some((l) => l.startsWith('[resolver] ') && l.includes('SERVFAIL'))).toBe(true);
+  });
+
+  it('answers SERVFAIL at once for non-local names when forwarding is off (--internal)', async () => {
+    const up = await fake({ 'example.test': '192.0.2.10' });
+    resolver!.setHostUpstreams([up.address]);
+    await start({ forward: false });
+    expect((await dig('example.test')).status).toBe('SERVFAIL');
+    expect(data(await dig('web'))).toEqual(['10.77.0.3']);
+    expect(up.queries).toBe(0);
+  });
+
+  it('refuses beyond the in-flight limit', async () => {
+    resolver = new Resolver({ log: (l) => logs.push(l), maxInflightPerContainer: 0 });
+    resolver.setHostUpstreams(['127.0.0.1:9']);
+    await start();
+    expect((await dig('example.test')).status).toBe('REFUSED');
+  });
+
+  it('truncates a large answer over UDP and sends it whole over TCP', async () => {
+    await start();
+    const udp = await dig('+ignore', '+noedns', 'big');
+    expect(udp.flags).toContain('tc');
+    expect(udp.answers.length).toBeGreaterThan(0);
+    expect(udp.answers.length).toBeLessThan(60);
+    const small = await dig('+ignore', '+bufsize=700', 'big');
+    expect(small.flags).toContain('tc');
+    expect((await dig('+bufsize=4096', 'big')).answers).toHaveLength(60);
+    expect((await dig('+tcp', 'big')).answers).toHaveLength(60);
+    expect((await dig('+noedns', 'big')).answers).toHaveLength(60); // dig retries over TCP by itself
+  });
+
+  it('serves several queries on one TCP connection, and closes on a broken length prefix', async () => {
+    await start();
+    const three = await tcpClient(framed(q('web', 'A', 11), q('me', 'A', 12), q('big', 'A', 13)), 500);
+    expect(three.replies.map((r) => dnsPacket.decode(r).id).sort()).toEqual([11, 12, 13]);
+    expect(three.closed).toBe(false); // still open after answering all three
+    const zero = await tcpClient(Buffer.concat([framed(q('web', 'A', 21)), Buffer.from([0, 0])]), 3000);
+    expect(zero.replies).toHaveLength(1);
+    expect(zero.closed).toBe(true);
+    const idle = await tcpClient(Buffer.alloc(0), 5000);
+    expect(idle.closed).toBe(true); // idle timeout (1 s here)
+    const cut = await tcpClient(Buffer.from([0, 40, 1, 2, 3]), 2500); // half a message, then idle
+    expect(cut.closed).toBe(true);
+    expect(data(await dig('+tcp', 'web'))).toEqual(['10.77.0.3']);
+  });
+
+  it('keeps resolving after garbage datagrams', async () => {
+    await start();
+    const script = `
+      const d = require('dgram').createSocket('udp4'); const c = require('crypto'); let n = 0;
+      const qr = Buffer.from('${q('web').toString('hex')}', 'hex'); qr[2] |= 0x80;
+      const msgs = [qr, Buffer.alloc(0), Buffer.alloc(5)];
+      for (let i = 0; i < 300; i++) msgs.push(c.randomBytes(c.randomInt(1, 600)));
+      for (const m of msgs) d.send(m, 53, '127.0.0.11', () => { if (++n === msgs.length) setTimeout(() => d.close(), 300); });`;
+    const r = await ns!.exec([process.execPath, '-e', script]);
+    expect(r.exitCode).toBe(0);
+    expect(data(await dig('web'))).toEqual(['10.77.0.3']);
+    expect(resolver!.stats().dropped).toBeGreaterThan(0);
+  });
+
+  it('forgets a removed container and serves the change at once', async () => {
+    const up = await fake({});
+    resolver!.setHostUpstreams([up.address]);
+    await start();
+    expect(data(await dig('web'))).toEqual(['10.77.0.3']);
+    resolver!.remove(WEB);
+    expect((await dig('web')).status).toBe('NXDOMAIN'); // now forwarded: the upstream does not know it
+    expect(up.names).toEqual(['web']);
+  });
+
+  it('detach closes the sockets: the port is free again', async () => {
+    await start();
+    await resolver!.detach(ME);
+    const d = await dig('web');
+    expect(d.status).toMatch(/^no answer/);
+    const again = await openResolverSockets(ns!.path);
+    resolver!.attach(ME, again.udp, again.tcp);
+    expect(data(await dig('web'))).toEqual(['10.77.0.3']);
+  });
+});
