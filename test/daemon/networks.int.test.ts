@@ -65,7 +65,7 @@ describe('network create / inspect / rm', () => {
   });
 
   it('lists the default network and honours --subnet, --gateway, --ip-range, --internal, mtu and --ipv6', async () => {
-    const ls = await e.json<Net[]>(['network', 'ls', '--format', 'json']);
+    const ls = (await e.ok(['network', 'ls', '--format', 'json'])).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Net);
     expect(ls.map((n) => n.Name)).toContain('bridge');
     await e.ok(['network', 'create', '--subnet', '10.213.7.0/24', '--gateway', '10.213.7.254', '--ip-range', '10.213.7.128/25', '--internal', '-o', 'mtu=1400', '--ipv6', 'custom']);
     const net = await inspect('custom');
@@ -79,13 +79,13 @@ describe('network create / inspect / rm', () => {
   });
 
   it.each([
-    [['network', 'create', '--subnet', '10.213.0.0/33', 'x'], /invalid subnet/],
-    [['network', 'create', '--subnet', '10.213.0.0/24', '--gateway', '10.214.0.1', 'x'], /gateway/],
+    [['network', 'create', '--subnet', '10.213.0.0/33', 'xx'], /invalid subnet/],
+    [['network', 'create', '--subnet', '10.213.0.0/24', '--gateway', '10.214.0.1', 'xx'], /gateway/],
     [['network', 'create', 'bad name'], /invalid network name/],
     [['network', 'create', 'bridge'], /already exists/],
     [['network', 'rm', 'nosuch'], /no such network/],
     [['network', 'rm', 'bridge'], /pre-defined/],
-    [['network', 'create', '-o', 'color=red', 'x'], /unknown network option/],
+    [['network', 'create', '-o', 'color=red', 'xx'], /unknown network option/],
   ])('refuses %j with one line and exit 125', async (args, why) => {
     const r = await e.cli(args);
     expect(r.exitCode).toBe(125);

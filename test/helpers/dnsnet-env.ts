@@ -24,8 +24,21 @@ export interface DnsnetEnv {
   teardown(): Promise<void>;
 }
 
+/**
+ * A non-loopback nameserver that never leaves the machine: an address on a throwaway link of the host
+ * (so forwarding to it is local delivery, answered by "port unreachable"). Tests that need a host
+ * resolv.conf with a non-loopback server use this, never a routable address.
+ */
+export const LOCAL_NAMESERVER = '10.213.254.1';
+
 export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Promise<DnsnetEnv> {
   const tag = crypto.randomBytes(4).toString('hex');
+  const dummy = `dnt${tag}l`;
+  if (hostResolv.includes(LOCAL_NAMESERVER)) {
+    await execa('ip', ['link', 'add', dummy, 'type', 'bridge']); // no dummy module on every kernel
+    await execa('ip', ['addr', 'add', `${LOCAL_NAMESERVER}/32`, 'dev', dummy]);
+    await execa('ip', ['link', 'set', dummy, 'up']);
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dnsnet-it-${tag}-`));
   const hostResolvConf = path.join(dir, 'host-resolv.conf');
   fs.writeFileSync(hostResolvConf, hostResolv);
@@ -79,6 +92,7 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
         }
       }
       await execa('ip', ['link', 'delete', defaultBridge], { reject: false });
+      await execa('ip', ['link', 'delete', dummy], { reject: false });
       await execa('nft', ['delete', 'table', 'inet', table], { reject: false });
       fs.rmSync(dir, { recursive: true, force: true });
     },
