@@ -121,8 +121,13 @@ export async function runDemo(): Promise<void> {
     check(ping.code === 0, 'tomcat82 pings tomcat81 by name');
 
     say('on the default network names do not resolve (as in Docker)');
-    await dnsnet(['run', '-d', '--name', 'legacy81', '--', 'sleep', 'infinity']);
-    const legacy = await dnsnet(['run', '--rm', '--name', 'legacy82', '--', 'ping', '-c1', '-W1', 'legacy81']);
+    // The default network has no embedded resolver: its containers ask the host's nameservers
+    // directly, which here would be the 8.8.8.8 fallback. The demo sends nothing off the machine,
+    // so it points them at the default bridge's own address (nothing listens there).
+    const bridge = JSON.parse((await dnsnet(['network', 'inspect', 'bridge'], false)).out) as { IPAM: { Config: { Gateway: string }[] } }[];
+    const localDns = bridge[0]?.IPAM.Config[0]?.Gateway ?? '127.0.0.1';
+    await dnsnet(['run', '-d', '--name', 'legacy81', '--dns', localDns, '--', 'sleep', 'infinity']);
+    const legacy = await dnsnet(['run', '--rm', '--name', 'legacy82', '--dns', localDns, '--', 'ping', '-c1', '-W1', 'legacy81']);
     check(legacy.code !== 0, 'legacy82 cannot resolve legacy81');
 
     say("tomcat81's generated files");
