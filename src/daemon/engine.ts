@@ -165,7 +165,12 @@ export class Engine {
 
   createNetwork(spec: NetworkCreateSpec): Promise<NetworkJson> {
     return this.lock.run(async () => {
-      const net = await planNetwork(spec, [...this.networks.values()], this.host.parsed.nameservers);
+      let net: NetworkRecord;
+      try {
+        net = await planNetwork(spec, [...this.networks.values()], this.host.parsed.nameservers);
+      } catch (error) {
+        throw wrapError(`create network ${spec.name}`, error);
+      }
       await realizeNetwork(this.roots, net, [...this.networks.values(), net]);
       try {
         await this.store.saveNetwork(net);

@@ -44,7 +44,7 @@ export async function planNetwork(
   opts: { isDefault?: boolean; device?: string } = {},
 ): Promise<NetworkRecord> {
   validateName('network', spec.name);
-  if (existing.some((n) => n.name === spec.name)) throw new DnsnetError('conflict', `network with name ${spec.name} already exists`);
+  if (existing.some((n) => n.name === spec.name)) throw new DnsnetError('conflict', `a network named ${spec.name} already exists`);
   const mtu = parseMtu(spec.options);
   const taken = [
     ...existing.flatMap((n) => n.ipam.map((c) => c.subnet)),

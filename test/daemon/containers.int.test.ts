@@ -139,6 +139,27 @@ describe('run and exec', () => {
   });
 });
 
+describe('daemon restart', () => {
+  it('re-adopts running containers: same process, names served again', async () => {
+    await e.ok(['network', 'create', 'app']);
+    await e.ok(['run', '-d', '--name', 'keeper', '--network', 'app', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'asker', '--network', 'app', 'sleep', 'infinity']);
+    const before = await inspect('keeper');
+    const pidFile = `${e.env.DNSNET_RUN}/dnsnet.pid`;
+    const daemon = Number(fs.readFileSync(pidFile, 'utf8'));
+    process.kill(daemon, 'SIGTERM');
+    for (let i = 0; i < 100 && fs.existsSync(`/proc/${daemon}`); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.existsSync(`/proc/${daemon}`)).toBe(false);
+    expect(fs.existsSync(`/proc/${before.State.Pid}`)).toBe(true); // containers outlive the daemon
+
+    const after = await inspect('keeper'); // the CLI starts a new daemon
+    expect(after.State.Status).toBe('running');
+    expect(after.State.Pid).toBe(before.State.Pid);
+    const r = await e.cli(['exec', 'asker', 'dig', '+short', '+time=1', '+tries=1', '@127.0.0.11', 'keeper']);
+    expect(String(r.stdout).trim()).toBe(after.NetworkSettings.Networks.app!.IPAddress);
+  });
+});
+
 describe('bad input: one line, exit 125, nothing left behind', () => {
   it.each([
     [['run', '--name', 'bad name', 'true'], /invalid container name/],
