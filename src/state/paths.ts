@@ -1,4 +1,5 @@
 // Where dnsnet keeps things: roots from the environment (so tests run hermetically), paths derived from them.
+import crypto from 'node:crypto';
 import path from 'node:path';
 
 export interface Roots {
@@ -12,13 +13,20 @@ export interface Roots {
 export const DEFAULT_STATE_ROOT = '/var/lib/dnsnet';
 
 export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env): Roots {
+  const stateRoot = path.resolve(env.DNSNET_ROOT || DEFAULT_STATE_ROOT);
   return {
-    stateRoot: path.resolve(env.DNSNET_ROOT || DEFAULT_STATE_ROOT),
+    stateRoot,
     runRoot: path.resolve(env.DNSNET_RUN || '/run/dnsnet'),
     hostResolvConf: path.resolve(env.DNSNET_HOST_RESOLV_CONF || '/etc/resolv.conf'),
     systemdResolvConf: path.resolve(env.DNSNET_SYSTEMD_RESOLV_CONF || '/run/systemd/resolve/resolv.conf'),
-    defaultBridge: env.DNSNET_DEFAULT_BRIDGE || 'dnsnet0',
+    defaultBridge: env.DNSNET_DEFAULT_BRIDGE || defaultBridgeFor(stateRoot),
   };
+}
+
+/** `dnsnet0` for the default root; another root gets its own name, so two roots never share one. */
+export function defaultBridgeFor(stateRoot: string): string {
+  if (stateRoot === DEFAULT_STATE_ROOT) return 'dnsnet0';
+  return `dnsnet${crypto.createHash('sha256').update(stateRoot).digest('hex').slice(0, 8)}`;
 }
 
 export const paths = {
