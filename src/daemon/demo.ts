@@ -59,12 +59,21 @@ export async function runDemo(): Promise<void> {
   const b = a.replace(/\.1$/, '.2');
   const upstreams: Upstream[] = [];
   let cleaning: Promise<void> | undefined;
+  let interrupted = false;
+  const inflight = new Map<import('node:child_process').ChildProcess, Promise<void>>();
 
-  const say = (text: string) => process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
-  const dnsnet = (args: string[], show = true): Promise<{ code: number; out: string }> =>
+  const say = (text: string, always = false) => {
+    if (!interrupted || always) process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
+  };
+  // After Ctrl-C the demo's own steps stop (they resolve as failed); only the cleanup runs commands.
+  const dnsnet = (args: string[], show = true, forCleanup = false): Promise<{ code: number; out: string }> =>
     new Promise((resolve) => {
+      if (interrupted && !forCleanup) return resolve({ code: 130, out: '' });
       if (show) process.stdout.write(`$ dnsnet ${args.join(' ')}\n`);
       const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const done = new Promise<void>((r) => child.on('close', () => r()));
+      inflight.set(child, done);
+      void done.then(() => inflight.delete(child));
       let out = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
@@ -73,19 +82,24 @@ export async function runDemo(): Promise<void> {
       child.stderr.on('data', (d: Buffer) => {
         if (show) process.stdout.write(d);
       });
-      child.on('close', (code) => resolve({ code: code ?? 1, out }));
+      child.on('close', (code, sig) => {
+        if (process.env.DNSNET_DEBUG === '1') process.stdout.write(`  [exit ${code ?? sig}]\n`);
+        resolve({ code: code ?? 1, out });
+      });
     });
 
   const cleanup = () =>
     (cleaning ??= (async () => {
-      say('cleaning up');
-      const ps = await dnsnet(['ps', '-a', '-q'], false);
+      say('cleaning up', true);
+      // A CLI still at work (a foreground run) would otherwise finish after the daemon is gone
+      // and start a new one: end those first (the CLI passes SIGTERM on to its container).
+      for (const child of inflight.keys()) child.kill('SIGTERM');
+      await Promise.all(inflight.values());
+      const ps = await dnsnet(['ps', '-a', '-q'], process.env.DNSNET_DEBUG === '1', true);
       const ids = ps.out.split('\n').filter(Boolean);
-      if (ids.length) await dnsnet(['rm', '-f', ...ids], false);
-      await dnsnet(['network', 'prune'], false);
-      const pidFile = path.join(env.DNSNET_RUN!, 'dnsnet.pid');
-      if (fs.existsSync(pidFile)) {
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      if (ids.length) await dnsnet(['rm', '-f', ...ids], process.env.DNSNET_DEBUG === '1', true);
+      await dnsnet(['network', 'prune'], process.env.DNSNET_DEBUG === '1', true);
+      for (const pid of daemonsOf(stateRoot)) {
         try {
           process.kill(pid, 'SIGTERM');
           for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
@@ -100,13 +114,18 @@ export async function runDemo(): Promise<void> {
       process.stdout.write('removed the demo containers, networks, bridges, nftables table and files\n');
     })());
   const onSignal = () => {
-    void cleanup().then(() => process.exit(130));
+    interrupted = true;
+    void cleanup().then(() => {
+      process.stdout.write('demo interrupted\n');
+      process.exit(130);
+    });
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
   let ok = true;
   const check = (cond: boolean, what: string) => {
+    if (interrupted) return;
     process.stdout.write(cond ? `   ok: ${what}\n` : `   FAILED: ${what}\n`);
     ok &&= cond;
   };
@@ -162,8 +181,23 @@ export async function runDemo(): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  if (interrupted) return; // the signal handler reports and exits
   say(ok ? 'demo passed' : 'demo FAILED');
   if (!ok) process.exitCode = 1;
+}
+
+/** Pids of daemons serving this state root (the daemon titles itself `dnsnet daemon ROOT`). */
+function daemonsOf(stateRoot: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() === `dnsnet daemon ${stateRoot}`) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 function run(cmd: string, args: string[]): Promise<void> {

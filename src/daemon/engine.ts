@@ -664,18 +664,25 @@ export class Engine {
 
   async remove(ref: string, force: boolean): Promise<void> {
     const c = this.findContainer(ref);
-    if (c.state.status === 'running') {
-      if (!force) throw new DnsnetError('conflict', `remove ${c.name}: the container is running: stop it first or use rm -f`);
-      const done = this.waitExit(c.id);
-      signal(c.state.pid, 'SIGKILL');
-      await Promise.race([done, sleep(5000)]);
+    // A `run` or `start` may be under way for it: decide inside the lock, kill outside it.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (c.state.status === 'running') {
+        if (!force) throw new DnsnetError('conflict', `remove ${c.name}: the container is running: stop it first or use rm -f`);
+        const done = this.waitExit(c.id);
+        signal(c.state.pid, 'SIGKILL');
+        await Promise.race([done, sleep(5000)]);
+      }
+      const removed = await this.lock.run(async () => {
+        if (!this.containers.has(c.id)) return true;
+        if (c.state.status === 'running') return false; // started while we waited for the lock
+        await this.teardownSandbox(c);
+        await this.store.deleteContainer(c.id);
+        this.containers.delete(c.id);
+        return true;
+      });
+      if (removed) return;
     }
-    await this.lock.run(async () => {
-      if (!this.containers.has(c.id)) return;
-      await this.teardownSandbox(c);
-      await this.store.deleteContainer(c.id);
-      this.containers.delete(c.id);
-    });
+    throw new DnsnetError('conflict', `remove ${c.name}: it keeps being restarted`);
   }
 
   exec(ref: string, spec: ExecSpec): Launch {

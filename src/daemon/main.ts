@@ -37,7 +37,7 @@ async function acquireLock(roots: Roots): Promise<() => void> {
 
 function pidIsDaemon(pid: number): boolean {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('daemon');
+    return /\bdaemon\b/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
   } catch {
     return false;
   }
@@ -65,6 +65,7 @@ export async function runDaemon(): Promise<void> {
   if (process.getuid?.() !== 0) throw new DnsnetError('invalid', 'start daemon: dnsnet needs root (namespaces, bridges, nftables)');
   await fsp.mkdir(roots.runRoot, { recursive: true, mode: 0o700 });
   const release = await acquireLock(roots);
+  process.title = `dnsnet daemon ${roots.stateRoot}`; // so `pgrep -af dnsnet` finds it
   const engine = new Engine(roots, log);
   let watcher: { close(): Promise<void> } | undefined;
   const server = createApiServer(engine, log);
