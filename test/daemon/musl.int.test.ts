@@ -39,3 +39,23 @@ it('a static musl client resolves names, aliases and forwarded names', async () 
   const missing = await e.cli(['exec', 'muslc', bin, 'nothing.example.test']);
   expect(missing.exitCode).toBe(2);
 });
+
+it('--rootfs runs the command inside that root, with the generated /etc files mounted there', async () => {
+  const root = path.join(e.dir, 'rootfs');
+  fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'bin'));
+  for (const f of ['hosts', 'hostname', 'resolv.conf']) fs.writeFileSync(path.join(root, 'etc', f), 'placeholder\n');
+  fs.copyFileSync(bin, path.join(root, 'bin', 'resolve'));
+  fs.chmodSync(path.join(root, 'bin', 'resolve'), 0o755);
+  await e.ok(['network', 'create', 'app']);
+  await e.ok(['run', '-d', '--name', 'target', '--network', 'app', 'sleep', 'infinity']);
+  const [t] = await e.json<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }[]>(['inspect', 'target']);
+  const r = await e.cli(['run', '--rm', '--network', 'app', '--rootfs', root, '-w', '/etc', '/bin/resolve', 'target']);
+  expect(r.exitCode).toBe(0);
+  expect(String(r.stdout).trim()).toBe(t!.NetworkSettings.Networks.app!.IPAddress);
+  // Outside the container the rootfs files are untouched (the mounts were private to it).
+  expect(fs.readFileSync(path.join(root, 'etc', 'resolv.conf'), 'utf8')).toBe('placeholder\n');
+  expect((await e.cli(['run', '--rm', '--rootfs', root, '/bin/nothing'])).exitCode).toBe(127);
+  const bad = await e.cli(['run', '--rm', '--rootfs', path.join(e.dir, 'missing'), '/bin/resolve', 'x']);
+  expect(bad.exitCode).toBe(125);
+});
