@@ -16,6 +16,8 @@ export interface DnsnetEnv {
   hostResolvConf: string;
   defaultBridge: string;
   table: string;
+  /** Kernel objects this env's daemon made (filled by teardown): all must be gone afterwards. */
+  owned: { netns: string[]; links: string[] };
   /** Run the CLI; never throws: look at exitCode / stdout / stderr. */
   cli(args: string[], opts?: { input?: string; timeout?: number }): Promise<Result>;
   /** Run the CLI and fail unless it exits 0; returns stdout. */
@@ -74,7 +76,16 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
     cli,
     ok,
     json: async <T>(args: string[]) => JSON.parse(await ok(args)) as T,
-    teardown: async () => {
+    owned: { netns: [], links: [] },
+    teardown: async function (this: DnsnetEnv) {
+      // What this env owns, read before anything is removed: other tests' objects are not ours.
+      const containersDir = path.join(stateRoot, 'containers');
+      if (fs.existsSync(containersDir)) this.owned.netns.push(...fs.readdirSync(containersDir).map((id) => `dnsnet-${id.slice(0, 12)}`));
+      const nets = await cli(['network', 'ls', '--format', 'json']);
+      for (const line of String(nets.stdout).split('\n').filter(Boolean)) {
+        const dev = (JSON.parse(line) as { Options?: Record<string, string> }).Options?.['com.docker.network.bridge.name'];
+        if (dev) this.owned.links.push(dev);
+      }
       // Containers first (their processes, veths, netns), then networks, then the daemon and the
       // objects it keeps for the default network.
       const ps = await cli(['ps', '-a', '-q']);
@@ -100,10 +111,11 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
 }
 
 /** Kernel objects of one env that should not exist after teardown. */
-export async function leftovers(e: Pick<DnsnetEnv, 'defaultBridge' | 'table'>, extraLinks: string[] = []): Promise<string[]> {
+export async function leftovers(e: Pick<DnsnetEnv, 'defaultBridge' | 'table' | 'owned'>, extraLinks: string[] = []): Promise<string[]> {
   const found: string[] = [];
   const links = String((await execa('ip', ['-o', 'link', 'show'], { reject: false })).stdout);
-  for (const name of [e.defaultBridge, ...extraLinks]) if (links.includes(`: ${name}:`) || links.includes(`: ${name}@`)) found.push(`link ${name}`);
+  for (const name of [e.defaultBridge, ...e.owned.links, ...extraLinks]) if (links.includes(`: ${name}:`) || links.includes(`: ${name}@`)) found.push(`link ${name}`);
+  for (const ns of e.owned.netns) if (fs.existsSync(`/run/netns/${ns}`)) found.push(`netns ${ns}`);
   const tables = String((await execa('nft', ['list', 'tables'], { reject: false })).stdout);
   if (tables.includes(e.table)) found.push(`table ${e.table}`);
   return found;
