@@ -32,10 +32,11 @@ export function hostEndpointBatch(p: EndpointPlan): string[] {
 export function innerEndpointBatch(p: EndpointPlan, withLo: boolean): string[] {
   const lines = withLo ? ['link set lo up'] : [];
   lines.push(`addr add ${p.ipv4}/${p.prefixLen} dev ${p.ifname}`);
-  if (p.ipv6) lines.push(`-6 addr add ${p.ipv6}/${p.prefixLen6 ?? 64} dev ${p.ifname} nodad`);
+  // No `-6` in a batch line (ip rejects it there): the family follows from the address.
+  if (p.ipv6) lines.push(`addr add ${p.ipv6}/${p.prefixLen6 ?? 64} dev ${p.ifname} nodad`);
   lines.push(`link set ${p.ifname} up`);
   if (p.gateway) lines.push(`route add default via ${p.gateway} dev ${p.ifname}`);
-  if (p.gateway6) lines.push(`-6 route add default via ${p.gateway6} dev ${p.ifname}`);
+  if (p.gateway6) lines.push(`route add default via ${p.gateway6} dev ${p.ifname}`);
   return lines;
 }
 

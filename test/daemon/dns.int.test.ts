@@ -136,4 +136,17 @@ describe('names on a user-defined network', () => {
     expect(await dig('teller', ['+noall', '+comments', 'www.example.test'])).toMatch(/status: SERVFAIL/);
     expect(upstream.queries).toBe(before);
   });
+
+  it('an IPv6 network: containers get both families, AAAA answers, ping6 by name', async () => {
+    await e.ok(['network', 'create', '--ipv6', 'dual']);
+    await e.ok(['run', '-d', '--name', 'six1', '--network', 'dual', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'six2', '--network', 'dual', 'sleep', 'infinity']);
+    const [c] = await e.json<{ NetworkSettings: { Networks: Record<string, { IPAddress: string; GlobalIPv6Address: string }> } }[]>(['inspect', 'six1']);
+    const v6 = c!.NetworkSettings.Networks.dual!.GlobalIPv6Address;
+    expect(v6).toMatch(/^fd[0-9a-f:]+$/);
+    expect((await dig('six2', ['+short', 'six1', 'AAAA'])).trim()).toBe(v6);
+    expect((await dig('six2', ['+short', 'six1', 'A'])).trim()).toBe(c!.NetworkSettings.Networks.dual!.IPAddress);
+    expect((await e.cli(['exec', 'six2', 'ping', '-6', '-c1', '-W2', 'six1'])).exitCode).toBe(0);
+    expect(await e.ok(['exec', 'six1', 'cat', '/etc/hosts'])).toContain(`${v6}\tsix1`.replace('six1', (await e.json<{ Config: { Hostname: string } }[]>(['inspect', 'six1']))[0]!.Config.Hostname));
+  });
 });

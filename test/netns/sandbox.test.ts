@@ -26,10 +26,10 @@ describe('endpoint batches', () => {
     expect(innerEndpointBatch({ ...plan, ipv6: 'fd00::2', prefixLen6: 64, gateway6: 'fd00::1' }, true)).toEqual([
       'link set lo up',
       'addr add 172.18.0.2/16 dev eth0',
-      '-6 addr add fd00::2/64 dev eth0 nodad',
+      'addr add fd00::2/64 dev eth0 nodad',
       'link set eth0 up',
       'route add default via 172.18.0.1 dev eth0',
-      '-6 route add default via fd00::1 dev eth0',
+      'route add default via fd00::1 dev eth0',
     ]);
     const { gateway: _g, ...second } = plan;
     expect(innerEndpointBatch({ ...second, ifname: 'eth1' }, false)).toEqual(['addr add 172.18.0.2/16 dev eth1', 'link set eth1 up']);
