@@ -1,7 +1,7 @@
 // Networks end to end through the real CLI and daemon: IPAM, bridge, nftables, bad input, cleanup.
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDnsnetEnv, leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
+import { createDnsnetEnv, expectRefused, leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
 
 interface Net {
   Name: string;
@@ -87,12 +87,7 @@ describe('network create / inspect / rm', () => {
     [['network', 'rm', 'bridge'], /pre-defined/],
     [['network', 'create', '-o', 'color=red', 'xx'], /unknown network option/],
   ])('refuses %j with one line and exit 125', async (args, why) => {
-    const r = await e.cli(args);
-    expect(r.exitCode).toBe(125);
-    const lines = String(r.stderr).trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^dnsnet: /);
-    expect(lines[0]).toMatch(why);
+    expectRefused(await e.cli(args), why);
   });
 
   it('refuses an overlapping --subnet and changes nothing', async () => {

@@ -1,6 +1,7 @@
 // A hermetic dnsnet for integration tests: own state/run roots, own host resolv.conf, own default
 // bridge name, the real CLI and daemon (dist/), and a teardown that removes every kernel object.
 import { execa, type Result } from 'execa';
+import { expect } from 'vitest';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -119,4 +120,13 @@ export async function leftovers(e: Pick<DnsnetEnv, 'defaultBridge' | 'table' | '
   const tables = String((await execa('nft', ['list', 'tables'], { reject: false })).stdout);
   if (tables.includes(e.table)) found.push(`table ${e.table}`);
   return found;
+}
+
+/** A refused command: exit 125 and exactly one stderr line `dnsnet: ...` that says why. */
+export function expectRefused(r: Result, why: RegExp): void {
+  expect(r.exitCode).toBe(125);
+  const lines = String(r.stderr).trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^dnsnet: /);
+  expect(lines[0]).toMatch(why);
 }
