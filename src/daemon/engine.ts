@@ -109,7 +109,12 @@ export class Engine {
         this.containers.delete(c.id);
         continue;
       }
-      if (c.state.status === 'running') {
+      if (c.state.status === 'running' && isAlive(c.state.pid, c.state.startTime)) {
+        // Alive but its netns was deleted while we were away: it has no network any more.
+        this.log(`[daemon] container ${c.name}: its network namespace was deleted while the daemon was away; stopping it`);
+        signal(c.state.pid, 'SIGKILL');
+        await this.markExited(c, 137, 'its network namespace was deleted outside dnsnet');
+      } else if (c.state.status === 'running') {
         this.log(`[daemon] container ${c.name} died while the daemon was away`);
         await this.markExited(c, 255, 'exit status unknown: the process ended while the daemon was not running');
       } else {
@@ -379,6 +384,8 @@ export class Engine {
     const v6 = net.ipam.find((x) => x.subnet.includes(':'));
     if (!v4) throw new DnsnetError('internal', `network ${net.name} has no IPv4 subnet`);
     const wantV6 = ip?.includes(':');
+    // An IPv6 --ip on a network without an IPv6 subnet would otherwise be ignored silently.
+    if (wantV6 && !v6) throw new DnsnetError('invalid', `address ${ip} is IPv6, but network ${net.name} has no IPv6 subnet`);
     const ipv4 = allocateAddress(v4, used, wantV6 ? undefined : ip);
     const ipv6 = v6 ? allocateAddress(v6, used, wantV6 ? ip : undefined) : undefined;
     return {
@@ -578,7 +585,7 @@ export class Engine {
       exitCode,
       ...(c.state.startedAt ? { startedAt: c.state.startedAt } : {}),
       finishedAt: new Date().toISOString(),
-      ...(error ? { error } : {}),
+      ...((error ?? c.state.error) ? { error: error ?? c.state.error } : {}),
     };
     await this.teardownSandbox(c);
     c.endpoints = []; // addresses released; `start` allocates again
@@ -605,14 +612,35 @@ export class Engine {
     }
   }
 
-  /** Poll processes we are not the parent of (foreground, re-adopted), and netns deleted by hand. */
+  /** Poll processes we are not the parent of (foreground, re-adopted), and netns or veths deleted by hand. */
   private async poll(): Promise<void> {
     for (const c of this.containers.values()) {
-      if (c.state.status !== 'running' || this.children.has(c.id)) continue;
-      if (!isAlive(c.state.pid, c.state.startTime)) {
+      if (c.state.status !== 'running') continue;
+      if (!this.children.has(c.id) && !isAlive(c.state.pid, c.state.startTime)) {
         await this.containerExited(c.id, c.state.pid, 255, 'exit status unknown: the process was not a child of the daemon');
+      } else if (!fs.existsSync(paths.netnsPath(c.id)) || c.endpoints.some((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`))) {
+        await this.lock.run(() => this.repairSandbox(c)).catch((e: unknown) => this.log(`[supervisor] ${c.name}: ${(e as Error).message}`));
       }
     }
+  }
+
+  /** A netns or veth was deleted outside dnsnet: a lost netns stops the container, a lost veth ends that endpoint. */
+  private async repairSandbox(c: ContainerRecord): Promise<void> {
+    if (c.state.status !== 'running' || this.containers.get(c.id) !== c) return; // changed while we waited for the lock
+    if (!fs.existsSync(paths.netnsPath(c.id))) {
+      this.log(`[supervisor] container ${c.name}: its network namespace was deleted outside dnsnet; stopping it`);
+      c.state.error = 'its network namespace was deleted outside dnsnet';
+      signal(c.state.pid, 'SIGKILL'); // the exit is then seen by the child's exit event or the next poll
+      return;
+    }
+    const lost = c.endpoints.filter((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`));
+    if (lost.length === 0) return;
+    for (const ep of lost) this.log(`[supervisor] container ${c.name}: veth ${ep.hostVeth} (network ${ep.networkName}) was deleted outside dnsnet; disconnecting`);
+    c.endpoints = c.endpoints.filter((ep) => !lost.includes(ep));
+    await rewriteHosts(this.roots, c, this.hostsText(c)).catch((e: unknown) => this.log(`[supervisor] rewrite hosts of ${c.name}: ${(e as Error).message}`));
+    if (usesEmbeddedDns(c, this.networks)) this.resolver.upsert(this.resolverView(c));
+    else this.resolver.remove(c.id);
+    await this.store.saveContainer(c);
   }
 
   // ---------- containers: stop, start, rm, exec, logs ----------

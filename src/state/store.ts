@@ -25,6 +25,11 @@ export async function writeFileAtomic(file: string, data: string, mode = 0o600):
   }
 }
 
+/** Temp files of writeFileAtomic that a crash left before their rename: never a record. */
+async function removeTempFiles(dir: string, names: string[]): Promise<void> {
+  for (const n of names) if (/\.tmp-\d+-[0-9a-z]+$/.test(n)) await fs.rm(path.join(dir, n), { force: true });
+}
+
 export interface LoadResult<T> {
   records: T[];
   corrupt: { file: string; why: string }[];
@@ -59,7 +64,9 @@ export class StateStore {
 
   async loadNetworks(): Promise<LoadResult<NetworkRecord>> {
     const dir = paths.networksDir(this.roots);
-    const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.json'));
+    const all = await fs.readdir(dir);
+    await removeTempFiles(dir, all);
+    const names = all.filter((n) => n.endsWith('.json'));
     return loadJsonDir<NetworkRecord>(names.map((n) => path.join(dir, n)), 'network');
   }
 
@@ -69,11 +76,13 @@ export class StateStore {
     const files: string[] = [];
     for (const id of ids) {
       const file = path.join(dir, id, 'config.json');
+      await removeTempFiles(path.join(dir, id), await fs.readdir(path.join(dir, id)).catch(() => []));
       try {
         await fs.access(file);
         files.push(file);
       } catch {
-        // a directory without a record: a run that died half-way; the daemon removes it at start.
+        // A directory without a record: a run that died before its first write; nothing of it is in the kernel.
+        if (/^[0-9a-f]{64}$/.test(id)) await fs.rm(path.join(dir, id), { recursive: true, force: true });
       }
     }
     return loadJsonDir<ContainerRecord>(files, 'container');

@@ -61,8 +61,9 @@ export function fdCount(pid: number): number {
   }
 }
 
+/** The process exists and is not a zombie (a killed daemon may linger unreaped under init). */
 export function alive(pid: number): boolean {
-  return pid > 0 && fs.existsSync(`/proc/${pid}`);
+  return pid > 0 && fs.existsSync(`/proc/${pid}`) && !isZombie(pid);
 }
 
 export const netnsOf = (id: string) => `dnsnet-${id.slice(0, 12)}`;
@@ -171,4 +172,128 @@ export function processesOf(e: DnsnetEnv): string[] {
     }
   }
   return out;
+}
+
+export async function resolveAll(id: string, names: string[], type = 'A'): Promise<Record<string, { rcode: string; answers: string[] } | 'timeout'>> {
+  const r = await nodeInNetns(id, 'resolve-all.mjs', ['--type', type, ...names], 20_000);
+  return JSON.parse(String(r.stdout)) as Record<string, { rcode: string; answers: string[] } | 'timeout'>;
+}
+
+interface StateEndpoint {
+  networkId: string;
+  networkName: string;
+  ifname: string;
+  hostVeth: string;
+  ipv4: string;
+  prefixLen: number;
+}
+export interface StateContainer {
+  id: string;
+  name: string;
+  state: { status: string; pid: number };
+  endpoints: StateEndpoint[];
+}
+export interface StateNetwork {
+  id: string;
+  name: string;
+  device: string;
+  internal: boolean;
+  isDefault?: boolean;
+  ipam: { subnet: string; gateway: string }[];
+}
+
+/** The records on disk (every file must parse: the writes are atomic). */
+export function readState(e: DnsnetEnv): { containers: StateContainer[]; networks: StateNetwork[]; stray: string[] } {
+  const root = e.env.DNSNET_ROOT!;
+  const stray: string[] = [];
+  const networks: StateNetwork[] = [];
+  for (const f of fs.readdirSync(`${root}/networks`)) {
+    if (!f.endsWith('.json')) stray.push(`networks/${f}`);
+    else networks.push(JSON.parse(fs.readFileSync(`${root}/networks/${f}`, 'utf8')) as StateNetwork);
+  }
+  const containers: StateContainer[] = [];
+  for (const id of fs.readdirSync(`${root}/containers`)) {
+    const files = fs.readdirSync(`${root}/containers/${id}`);
+    for (const f of files) if (f.includes('.tmp-')) stray.push(`containers/${id}/${f}`);
+    if (!files.includes('config.json')) {
+      stray.push(`containers/${id} (no record)`);
+      continue;
+    }
+    containers.push(JSON.parse(fs.readFileSync(`${root}/containers/${id}/config.json`, 'utf8')) as StateContainer);
+  }
+  return { containers, networks, stray };
+}
+
+interface IpAddr {
+  ifname: string;
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+/**
+ * Compare every record with the kernel: each running container's netns holds exactly its recorded
+ * addresses, each recorded veth sits on its network's bridge, each bridge carries only recorded
+ * veths, addresses are distinct per network, the nft table names exactly the live bridges.
+ * Returns the mismatches (empty when consistent).
+ */
+export async function checkConsistency(e: DnsnetEnv): Promise<string[]> {
+  const bad: string[] = [];
+  const { containers, networks, stray } = readState(e);
+  bad.push(...stray.map((s) => `stray file ${s}`));
+  const byNet = new Map(networks.map((n) => [n.id, n]));
+  const ns = new Set(await ipNetnsList());
+  const seen = new Map<string, string>(); // network:ip -> container
+  const vethsOf = new Map<string, Set<string>>(); // bridge -> recorded veths
+  for (const n of networks) vethsOf.set(n.device, new Set());
+  for (const c of containers) {
+    if (c.state.status !== 'running') {
+      if (c.endpoints.length > 0) bad.push(`${c.name}: ${c.state.status} but has endpoints`);
+      if (ns.has(netnsOf(c.id))) bad.push(`${c.name}: ${c.state.status} but netns ${netnsOf(c.id)} exists`);
+      continue;
+    }
+    if (!ns.has(netnsOf(c.id))) {
+      bad.push(`${c.name}: running but no netns`);
+      continue;
+    }
+    const addrs = JSON.parse(String((await execa('ip', ['-n', netnsOf(c.id), '-j', 'addr', 'show'])).stdout)) as IpAddr[];
+    const kernel = addrs
+      .filter((a) => a.ifname !== 'lo')
+      .flatMap((a) => a.addr_info.filter((i) => i.family === 'inet').map((i) => `${a.ifname} ${i.local}/${i.prefixlen}`))
+      .sort();
+    const recorded = c.endpoints.map((ep) => `${ep.ifname} ${ep.ipv4}/${ep.prefixLen}`).sort();
+    if (kernel.join(',') !== recorded.join(',')) bad.push(`${c.name}: kernel has [${kernel.join(', ')}], record has [${recorded.join(', ')}]`);
+    for (const ep of c.endpoints) {
+      const net = byNet.get(ep.networkId);
+      if (!net) {
+        bad.push(`${c.name}: endpoint on unknown network ${ep.networkName}`);
+        continue;
+      }
+      const key = `${net.id}:${ep.ipv4}`;
+      if (seen.has(key)) bad.push(`${c.name} and ${seen.get(key)} share ${ep.ipv4} on ${net.name}`);
+      seen.set(key, c.name);
+      vethsOf.get(net.device)!.add(ep.hostVeth);
+    }
+  }
+  const table = await nftTable(e.table);
+  const links = new Set(await linkNames());
+  for (const n of networks) {
+    if (!links.has(n.device)) {
+      bad.push(`network ${n.name}: no bridge ${n.device}`);
+      continue;
+    }
+    const onBridge = String((await execa('ip', ['-o', 'link', 'show', 'master', n.device])).stdout)
+      .split('\n')
+      .map((l) => /^\d+:\s+([^:@]+)/.exec(l)?.[1])
+      .filter((x): x is string => !!x)
+      .sort();
+    const want = [...vethsOf.get(n.device)!].sort();
+    if (onBridge.join(',') !== want.join(',')) bad.push(`bridge ${n.device} (${n.name}) has [${onBridge.join(', ')}], records say [${want.join(', ')}]`);
+    const gw = String((await execa('ip', ['-o', '-4', 'addr', 'show', 'dev', n.device])).stdout);
+    if (!gw.includes(`${n.ipam[0]!.gateway}/`)) bad.push(`bridge ${n.device}: no gateway ${n.ipam[0]!.gateway}`);
+    if (!table.includes(`"${n.device}"`)) bad.push(`nft table ${e.table}: no rule for ${n.device}`);
+  }
+  for (const dev of table.match(/"(dn-[0-9a-f]{12}|dnt[0-9a-f]{8})"/g) ?? []) {
+    const d = dev.slice(1, -1);
+    if (!networks.some((n) => n.device === d)) bad.push(`nft table ${e.table}: rule for ${d}, which no network owns`);
+  }
+  return bad;
 }

@@ -38,15 +38,13 @@ it(`survives ${DATAGRAMS} hostile datagrams and broken TCP streams while another
   const before = await e.json<ResolverStats>(['stats', '--format', 'json']);
   const rss0 = rssKiB(pid);
   const fd0 = fdCount(pid);
-  const fdList = () => fs.readdirSync(`/proc/${pid}/fd`).map((f) => { try { return fs.readlinkSync(`/proc/${pid}/fd/${f}`); } catch { return '?'; } }).sort().join(' ');
-  const fdl0 = fdList();
 
   let rssMax = rss0;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssKiB(pid))), 100);
   const stopFile = `${e.dir}/stop-load`;
   try {
     const load = nodeInNetns(ids.asker!, 'load.mjs', ['web', webIp, stopFile, '150', '2', '2000'], 170_000);
-    const fuzz = await nodeInNetns(ids.mallory!, 'fuzz.mjs', [String(DATAGRAMS), '20240611', 'web', '12000'], 170_000);
+    const fuzz = await nodeInNetns(ids.mallory!, 'fuzz.mjs', [String(DATAGRAMS), '20240611', 'web', '10000'], 170_000);
     fs.writeFileSync(stopFile, '');
     const loaded = await load;
     clearInterval(sampler);
@@ -75,7 +73,7 @@ it(`survives ${DATAGRAMS} hostile datagrams and broken TCP streams while another
       tcpStillOpenAfterIdle: f.tcp.stillOpenAfterIdle,
       lookups: l,
       rssKiB: { before: rss0, max: rssMax, after: rss1 },
-      fds: { before: fd0, after: fd1, l0: fdl0, l1: fdList() },
+      fds: { before: fd0, after: fd1 },
     };
     console.log(`[reliability] hostile resolver: ${JSON.stringify(figures)}`);
 
@@ -84,7 +82,8 @@ it(`survives ${DATAGRAMS} hostile datagrams and broken TCP streams while another
     expect(daemonPid(e)).toBe(pid);
     expect(f.udp.sent).toBe(DATAGRAMS);
     expect(f.udp.badReplies).toBe(0);
-    expect(figures.daemonQueriesSeen).toBeGreaterThan(DATAGRAMS / 2);
+    // Most of the flood reached the daemon (the rest overflowed the socket's kernel buffer).
+    expect(figures.daemonQueriesSeen - l.sent).toBeGreaterThan(DATAGRAMS / 2);
     // Every valid lookup of the other container was answered, correctly, over UDP and TCP.
     expect(l.sent).toBeGreaterThan(100);
     expect(l.tcp).toBeGreaterThan(10);
@@ -98,9 +97,9 @@ it(`survives ${DATAGRAMS} hostile datagrams and broken TCP streams while another
     expect(f.tcp.closedEarly['zero-length']).toBe(10);
     expect(f.tcp.closedEarly.burst ?? 0).toBeGreaterThanOrEqual(200 - 64);
     expect(f.tcp.stillOpenAfterIdle).toBe(0);
-    // Memory bounded, no descriptor leak (the resolver keeps 2 sockets per container).
+    // Memory bounded, no descriptor leak (the forwarder's UDP pool grows lazily to at most 8 sockets).
     expect(rssMax).toBeLessThan(rss0 + 150 * 1024);
-    expect(fd1).toBeLessThanOrEqual(fd0 + 2);
+    expect(fd1).toBeLessThanOrEqual(fd0 + 8);
     // And the daemon still does its job.
     await e.ok(['run', '-d', '--name', 'late', '--network', 'app', 'sleep', 'infinity']);
     await e.ok(['rm', '-f', 'late']);
