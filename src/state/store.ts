@@ -5,9 +5,11 @@ import { DnsnetError } from '../errors.js';
 import { paths, type Roots } from './paths.js';
 import { SCHEMA_VERSION, type ContainerRecord, type NetworkRecord } from './types.js';
 
+let tmpCounter = 0;
+
 /** Write a file so that a crash leaves either the old or the new content, never a torn one. */
 export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now().toString(36)}`;
+  const tmp = `${file}.tmp-${process.pid}-${Date.now().toString(36)}${(tmpCounter++).toString(36)}`;
   const handle = await fs.open(tmp, 'w', mode);
   try {
     await handle.writeFile(data);
