@@ -14,6 +14,7 @@ export interface LinkInfo {
   mtu?: number;
   master?: string;
   address?: string; // MAC
+  alias?: string; // ifalias: dnsnet writes its state root's owner tag there
 }
 
 interface RawLink {
@@ -24,10 +25,14 @@ interface RawLink {
   master?: string;
   address?: string;
   linkinfo?: { info_kind?: string };
+  ifalias?: string;
 }
 
-/** The `ip -batch` lines that create a network's bridge: device, MTU, gateway addresses, up (pure). */
-export function bridgeBatch(net: NetworkRecord): string[] {
+/**
+ * The `ip -batch` lines that create a network's bridge: device, MTU, gateway addresses, the owner
+ * tag of its state root as the link's alias (so `system prune` can tell its own orphans), up (pure).
+ */
+export function bridgeBatch(net: NetworkRecord, owner?: string): string[] {
   const dev = net.device;
   const lines = [`link add ${dev} mtu ${net.mtu} type bridge`];
   for (const c of net.ipam) {
@@ -37,6 +42,7 @@ export function bridgeBatch(net: NetworkRecord): string[] {
     if (familyOf(c.subnet) === 6) lines.push(`addr add ${c.gateway}/${prefix} dev ${dev} nodad`);
     else lines.push(`addr add ${c.gateway}/${prefix} brd + dev ${dev}`);
   }
+  if (owner) lines.push(`link set ${dev} alias ${owner}`);
   lines.push(`link set ${dev} up`);
   return lines;
 }
@@ -55,10 +61,10 @@ export async function linkExists(name: string): Promise<boolean> {
  * a 'conflict' and is left alone (it is not ours to roll back); a failure after the device was
  * made deletes it again.
  */
-export async function createBridge(net: NetworkRecord): Promise<void> {
+export async function createBridge(net: NetworkRecord, owner?: string): Promise<void> {
   if (await linkExists(net.device)) throw new DnsnetError('conflict', `create bridge ${net.device}: a device with that name already exists`);
   try {
-    await runIpBatch(bridgeBatch(net), { what: `create bridge ${net.device}` });
+    await runIpBatch(bridgeBatch(net, owner), { what: `create bridge ${net.device}` });
   } catch (error) {
     if (await linkExists(net.device)) await runIp(['link', 'delete', net.device]).catch(() => undefined);
     throw error;
@@ -81,6 +87,7 @@ export async function listLinks(): Promise<LinkInfo[]> {
     ...(l.mtu !== undefined ? { mtu: l.mtu } : {}),
     ...(l.master ? { master: l.master } : {}),
     ...(l.address ? { address: l.address } : {}),
+    ...(l.ifalias ? { alias: l.ifalias } : {}),
   }));
 }
 

@@ -10,7 +10,7 @@ import { Resolver, type ResolverContainer } from '../resolver/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
 import { parseDnsServer, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
 import { addEndpoint, buildExecArgv, buildLaunchArgv, createNetns, deleteLink, deleteNetns, type EndpointPlan } from '../netns/sandbox.js';
-import { paths, type Roots } from '../state/paths.js';
+import { ownerTag, paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
 import type { ConnectSpec, ContainerJson, ExecSpec, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from './api-types.js';
@@ -30,7 +30,7 @@ import { containerJson, networkJson } from './json.js';
 import { Mutex } from './mutex.js';
 import { findByRef, generateName, newId, validateName } from './names.js';
 import { DEFAULT_NETWORK, defaultNetworkSpec, firewallTable, planNetwork, realizeNetwork, shortHash, unrealizeNetwork } from './networks.js';
-import { applyRuleset } from '../bridge/index.js';
+import { applyRuleset, listLinks } from '../bridge/index.js';
 import { isAlive, readStartTime } from './proc.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -420,6 +420,7 @@ export class Engine {
     if (!net) throw new DnsnetError('not-found', `network ${ep.networkName} no longer exists`);
     return {
       netns: paths.netnsName(c.id),
+      owner: ownerTag(this.roots),
       hostVeth: ep.hostVeth,
       ifname: ep.ifname,
       bridge: net.device,
@@ -790,6 +791,15 @@ export class Engine {
           await deleteNetns(ns);
           removed.push(`netns ${ns}`);
         }
+      }
+      // Links carrying this root's owner tag that no record owns (a record lost or corrupted).
+      const tag = ownerTag(this.roots);
+      const devices = new Set([...this.networks.values()].map((n) => n.device));
+      const veths = new Set([...this.containers.values()].flatMap((c) => c.endpoints.map((ep) => ep.hostVeth)));
+      for (const link of await listLinks()) {
+        if (link.alias !== tag || devices.has(link.ifname) || veths.has(link.ifname)) continue;
+        await deleteLink(link.ifname);
+        removed.push(`${link.kind ?? 'link'} ${link.ifname}`);
       }
       for (const c of this.containers.values()) {
         if (c.state.status === 'exited' && c.endpoints.length > 0) {

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { DnsnetError, wrapError } from '../errors.js';
 import { resolveIpamConfig } from '../ipam/index.js';
 import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName } from '../bridge/index.js';
-import { DEFAULT_STATE_ROOT, type Roots } from '../state/paths.js';
+import { DEFAULT_STATE_ROOT, ownerTag, type Roots } from '../state/paths.js';
 import { SCHEMA_VERSION, type NetworkRecord } from '../state/types.js';
 import type { NetworkCreateSpec } from './api-types.js';
 import { newId, validateName } from './names.js';
@@ -72,7 +72,7 @@ export async function planNetwork(
 /** Make the bridge and the firewall agree with `all` (which includes net); undo the bridge on failure. */
 export async function realizeNetwork(roots: Roots, net: NetworkRecord, all: NetworkRecord[]): Promise<void> {
   try {
-    await createBridge(net);
+    await createBridge(net, ownerTag(roots));
   } catch (error) {
     throw wrapError(`create bridge ${net.device}`, error, 'kernel');
   }

@@ -17,6 +17,7 @@ export interface EndpointPlan {
   prefixLen6?: number;
   gateway?: string; // set for the endpoint that carries the default route
   gateway6?: string;
+  owner?: string; // the state root's owner tag, set as the host veth's alias
 }
 
 /** Host-side lines: the veth pair with its peer created straight inside the netns. */
@@ -24,6 +25,7 @@ export function hostEndpointBatch(p: EndpointPlan): string[] {
   return [
     `link add ${p.hostVeth} mtu ${p.mtu} type veth peer name ${p.ifname} mtu ${p.mtu} address ${p.mac} netns ${p.netns}`,
     `link set ${p.hostVeth} master ${p.bridge}`,
+    ...(p.owner ? [`link set ${p.hostVeth} alias ${p.owner}`] : []),
     `link set ${p.hostVeth} up`,
   ];
 }

@@ -29,6 +29,11 @@ export function defaultBridgeFor(stateRoot: string): string {
   return `dnsnet${crypto.createHash('sha256').update(stateRoot).digest('hex').slice(0, 8)}`;
 }
 
+/** Written as the alias of every link a root makes: tells its orphans from another root's objects. */
+export function ownerTag(r: Roots): string {
+  return `dnsnet:${crypto.createHash('sha256').update(r.stateRoot).digest('hex').slice(0, 8)}`;
+}
+
 export const paths = {
   networksDir: (r: Roots) => path.join(r.stateRoot, 'networks'),
   networkFile: (r: Roots, id: string) => path.join(r.stateRoot, 'networks', `${id}.json`),

@@ -1,5 +1,6 @@
 // Networks end to end through the real CLI and daemon: IPAM, bridge, nftables, bad input, cleanup.
 import { execa } from 'execa';
+import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDnsnetEnv, expectRefused, leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
 
@@ -105,5 +106,22 @@ describe('network create / inspect / rm', () => {
     const r = await e.cli(['daemon']);
     expect(r.exitCode).toBe(125);
     expect(String(r.stderr)).toMatch(/another dnsnet daemon/);
+  });
+
+  it('system prune removes a bridge whose record was lost, and only links of this root', async () => {
+    await e.ok(['network', 'create', 'lost']);
+    const net = await inspect('lost');
+    const dev = net.Options['com.docker.network.bridge.name']!;
+    const alias = JSON.parse(String((await execa('ip', ['-j', '-d', 'link', 'show', 'dev', dev])).stdout))[0].ifalias;
+    expect(alias).toMatch(/^dnsnet:[0-9a-f]{8}$/);
+    // The daemon goes away and the record with it (a disk fault, a careless rm).
+    const pid = Number(fs.readFileSync(`${e.env.DNSNET_RUN}/dnsnet.pid`, 'utf8'));
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+    fs.rmSync(`${e.env.DNSNET_ROOT}/networks/${net.Id}.json`);
+    expect(await e.ok(['system', 'prune'])).toContain(dev);
+    const links = String((await execa('ip', ['-o', 'link'])).stdout);
+    expect(links).not.toContain(`${dev}:`);
+    expect(links).toContain(`${e.defaultBridge}:`); // the default network's bridge is still owned
   });
 });
