@@ -35,6 +35,7 @@ import { isAlive, readStartTime } from './proc.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const FOREGROUND_START_GRACE_MS = 30_000;
+const FOREGROUND_REPORT_GRACE_MS = 2_000;
 
 export type Log = (line: string) => void;
 
@@ -47,6 +48,7 @@ export class Engine {
   host: HostResolv;
   private readonly children = new Map<string, number>(); // container id -> pid of a child we spawned
   private readonly exitWaiters = new Map<string, (() => void)[]>();
+  private readonly deadSince = new Map<string, number>(); // container id -> when the poller first saw its process gone
   private poller: NodeJS.Timeout | undefined;
   private readonly loIPv6 = hostHasIPv6();
 
@@ -553,6 +555,11 @@ export class Engine {
   /** Foreground run: the CLI saw its child end. */
   async exited(ref: string, exitCode: number): Promise<void> {
     const c = this.findContainer(ref);
+    if (c.state.status === 'created') {
+      // The CLI could not start it at all: it never ran, so nothing of it stays.
+      await this.lock.run(() => this.rollbackRun(c));
+      return;
+    }
     await this.containerExited(c.id, c.state.pid, exitCode);
   }
 
@@ -565,6 +572,7 @@ export class Engine {
 
   /** A container's process ended (seen by the child's exit, the CLI, or the poller): clean up once. */
   private async containerExited(id: string, pid: number, exitCode: number, error?: string): Promise<void> {
+    this.deadSince.delete(id);
     await this.lock.run(async () => {
       const c = this.containers.get(id);
       if (!c || c.state.status !== 'running' || c.state.pid !== pid) return;
@@ -618,6 +626,11 @@ export class Engine {
     for (const c of this.containers.values()) {
       if (c.state.status !== 'running') continue;
       if (!this.children.has(c.id) && !isAlive(c.state.pid, c.state.startTime)) {
+        // A foreground run's CLI reports the real exit code in a moment: give it that moment.
+        const since = this.deadSince.get(c.id) ?? Date.now();
+        this.deadSince.set(c.id, since);
+        if (!c.detach && Date.now() - since < FOREGROUND_REPORT_GRACE_MS) continue;
+        this.deadSince.delete(c.id);
         await this.containerExited(c.id, c.state.pid, 255, 'exit status unknown: the process was not a child of the daemon');
       } else if (!fs.existsSync(paths.netnsPath(c.id)) || c.endpoints.some((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`))) {
         await this.lock.run(() => this.repairSandbox(c)).catch((e: unknown) => this.log(`[supervisor] ${c.name}: ${(e as Error).message}`));

@@ -107,6 +107,21 @@ describe('run and exec', () => {
     expect(String((await e.cli(['ps', '-a', '-q'])).stdout)).toBe('');
   });
 
+  it('a foreground run stopped by `dnsnet stop` reports its real exit code', async () => {
+    const fg = e.cli(['run', '--name', 'fg', 'sleep', '30']);
+    let status = '';
+    for (let i = 0; i < 100 && status !== 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const r = await e.cli(['inspect', 'fg']);
+      if (r.exitCode === 0) status = (JSON.parse(String(r.stdout)) as Ctr[])[0]!.State.Status;
+    }
+    expect(status).toBe('running');
+    await e.ok(['stop', '-t', '5', 'fg']);
+    expect((await fg).exitCode).toBe(143);
+    const after = await inspect('fg');
+    expect(after.State).toMatchObject({ Status: 'exited', ExitCode: 143 });
+  });
+
   it('20 concurrent run -d get 20 distinct addresses', async () => {
     await e.ok(['network', 'create', 'many']);
     const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => e.cli(['run', '-d', '--name', `m${i}`, '--network', 'many', 'sleep', 'infinity'])));
