@@ -5,7 +5,7 @@ import { DnsnetError } from '../errors.js';
 import { RecordStore, type ResolverContainer } from './records.js';
 import { RCODE, buildRcodeReply, handleQuery, type Transport } from './handler.js';
 import { serve, type Serving } from './transport.js';
-import { UpstreamForwarder } from './upstream.js';
+import { UpstreamForwarder, type ForwardResult } from './upstream.js';
 
 export const DEFAULT_UPSTREAMS = ['8.8.8.8', '8.8.4.4']; // Docker's fallback when the host has none
 export const MAX_INFLIGHT_PER_CONTAINER = 100;
@@ -195,26 +195,27 @@ export class Resolver {
     for (let i = 0; i < nets.length; i++) nets[i]!.forwarded++;
     e.inflight++;
     const servers = e.dns.length > 0 ? e.dns : this.hostUpstreams;
-    this.forwarder
-      .forward(msg, q.qEnd, servers, transport)
-      .then(
-        (res) => {
-          if (res.failures.length > 0) {
-            t.upstreamFailures += res.failures.length;
-            const what = res.failures.map((f) => `${f.server} ${f.outcome}${f.detail ? ` (${f.detail})` : ''}`).join(', ');
-            this.warn(res.reply ? 'upstream-retry' : 'upstream-failed', `forward ${q.name || '.'}: ${what}${res.reply ? '' : ' -> SERVFAIL'}`);
-          }
-          respond(res.reply ?? buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
-        },
-        (error: unknown) => {
-          t.upstreamFailures++;
-          this.warn('upstream-failed', `forward ${q.name || '.'}: ${error instanceof Error ? error.message : String(error)}`);
-          respond(buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
-        },
-      )
-      .finally(() => {
-        e.inflight--;
-      });
+    // Callbacks, not promises: two promise reactions per forwarded query showed in the profile.
+    const done = (res: ForwardResult): void => {
+      e.inflight--;
+      try {
+        if (res.failures.length > 0) {
+          t.upstreamFailures += res.failures.length;
+          const what = res.failures.map((f) => `${f.server} ${f.outcome}${f.detail ? ` (${f.detail})` : ''}`).join(', ');
+          this.warn(res.reply ? 'upstream-retry' : 'upstream-failed', `forward ${q.name || '.'}: ${what}${res.reply ? '' : ' -> SERVFAIL'}`);
+        }
+        respond(res.reply ?? buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
+      } catch (error) {
+        this.warn('handler', `reply to a forwarded query: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    };
+    try {
+      this.forwarder.forwardCb(msg, q.qEnd, servers, transport, done);
+    } catch (error) {
+      t.upstreamFailures++;
+      this.warn('upstream-failed', `forward ${q.name || '.'}: ${error instanceof Error ? error.message : String(error)}`);
+      done({ reply: null, failures: [] });
+    }
   }
 
   /** One `[resolver]` line per kind per 10 s at most; the next line says how many were held back. */

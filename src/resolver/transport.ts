@@ -24,19 +24,43 @@ export interface ServeOptions {
   onError: TransportError;
 }
 
+/**
+ * Replies go to the sender's address, always an IP literal, yet dgram's send() resolves it through
+ * dns.lookup first (an isIP check and a process.nextTick per datagram). A socket we create takes a
+ * `lookup` option; a handle received over IPC does not, so swap in a synchronous pass-through on its
+ * handle. Measured here (echo server, server and dnsperf on their own cores): +20-30 % datagrams/s.
+ * If Node's internals ever change shape, this does nothing and send() keeps its own lookup.
+ */
+export function skipAddressLookup(udp: dgram.Socket): void {
+  try {
+    const sym = Object.getOwnPropertySymbols(udp).find((s) => s.description === 'state symbol');
+    const state = sym ? (udp as unknown as Record<symbol, { handle?: { lookup?: unknown } } | undefined>)[sym] : undefined;
+    const handle = state?.handle;
+    if (!handle || typeof handle.lookup !== 'function' || handle.lookup.length !== 2) return;
+    handle.lookup = passThroughLookup;
+  } catch {
+    /* keep Node's lookup */
+  }
+}
+
+function passThroughLookup(address: string, callback: (err: Error | null, ip: string) => void): void {
+  callback(null, address);
+}
+
 export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback, opts: ServeOptions): Serving {
   const idleMs = opts.idleMs ?? TCP_IDLE_MS;
   const maxConnections = opts.maxConnections ?? MAX_TCP_CONNECTIONS;
   const onError = opts.onError;
   const conns = new Set<net.Socket>();
 
+  skipAddressLookup(udp);
   const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     const respond = (reply: Buffer | null): void => {
       if (!reply) return;
       try {
-        udp.send(reply, rinfo.port, rinfo.address, (err) => {
-          if (err) onError('udp-send', err);
-        });
+        // No send callback: with one, Node queues a tick per datagram (a third of our rate on a hot
+        // socket). A reply the kernel refuses is then lost like any UDP datagram; the client retries.
+        udp.send(reply, rinfo.port, rinfo.address);
       } catch (error) {
         onError('udp-send', error); // socket closed by detach while a forward was in flight
       }

@@ -1,7 +1,7 @@
 // Forwarding from the host netns: tries upstreams in order (at most 3), remembers dead ones, matches replies strictly.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { randomInt } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { Transport } from './handler.js';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
@@ -10,6 +10,27 @@ export const FORWARD_BUDGET_MS = 3500;
 export const DEAD_FOR_MS = 30_000;
 export const MAX_TRIES = 3;
 const UDP_POOL = 8; // sockets per family, each on a kernel-chosen random port
+
+// Query IDs for upstreams come from the CSPRNG, drawn in bulk: one call per 4096 queries, not one each.
+const idPool = Buffer.alloc(8192);
+let idPos = idPool.length;
+function randomId(): number {
+  if (idPos >= idPool.length) {
+    randomFillSync(idPool);
+    idPos = 0;
+  }
+  const id = (idPool[idPos]! << 8) | idPool[idPos + 1]!;
+  idPos += 2;
+  return id;
+}
+
+/** Upstream hosts are IP literals (parseUpstream checks): skip dgram's dns.lookup and its tick per send. */
+function literalLookup(host: string, _opts: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  callback(null, host, net.isIPv6(host) ? 6 : 4);
+}
+
+export type ForwardCallback = (result: ForwardResult) => void;
+type AttemptCallback = (reply: Buffer | null, outcome: AttemptOutcome, detail?: string) => void;
 
 export interface UpstreamAddress {
   key: string; // as configured
@@ -88,6 +109,8 @@ export class UpstreamForwarder {
   private next = 0;
   private closed = false;
   private readonly tcpConns = new Set<net.Socket>();
+  /** Parsed, capped server lists by list identity (the resolver keeps one array per upstream set). */
+  private readonly parsed = new WeakMap<string[], UpstreamAddress[]>();
   /** Replies that did not match an outstanding query (wrong ID, question, source), counted. */
   mismatched = 0;
 
@@ -98,6 +121,20 @@ export class UpstreamForwarder {
 
   /** Upstreams in the order they will be tried: live ones in configured order, then dead ones; at most 3. */
   order(servers: string[]): UpstreamAddress[] {
+    if (this.dead.size === 0) {
+      // Nothing remembered dead (the normal case): the configured order, parsed once per list.
+      let list = this.parsed.get(servers);
+      if (!list) {
+        list = [];
+        for (const s of servers) {
+          const u = parseUpstream(s);
+          if (u) list.push(u);
+        }
+        list = list.slice(0, MAX_TRIES);
+        this.parsed.set(servers, list);
+      }
+      return list;
+    }
     const now = Date.now();
     const alive: UpstreamAddress[] = [];
     const dead: UpstreamAddress[] = [];
@@ -118,26 +155,45 @@ export class UpstreamForwarder {
    * Forward `query` (client bytes, `qEnd` = end of its question) over `transport`, in order, until one
    * upstream answers with anything but SERVFAIL/REFUSED. The reply is passed back verbatim but for the ID.
    */
-  async forward(query: Buffer, qEnd: number, servers: string[], transport: Transport): Promise<ForwardResult> {
-    const failures: ForwardResult['failures'] = [];
+  forward(query: Buffer, qEnd: number, servers: string[], transport: Transport): Promise<ForwardResult> {
+    return new Promise((resolve) => this.forwardCb(query, qEnd, servers, transport, resolve));
+  }
+
+  /**
+   * `forward` without promises, for the hot path: `done` is called exactly once. The query's ID is
+   * rewritten in place for each attempt and restored before `done`.
+   */
+  forwardCb(query: Buffer, qEnd: number, servers: string[], transport: Transport, done: ForwardCallback): void {
+    let failures: ForwardResult['failures'] | undefined;
     const clientId = query.readUInt16BE(0);
     const question = query.subarray(12, qEnd);
     const deadline = Date.now() + this.budgetMs;
-    for (const u of this.order(servers)) {
+    const order = this.order(servers);
+    let i = 0;
+    const finish = (reply: Buffer | null): void => {
+      query.writeUInt16BE(clientId, 0);
+      if (reply) reply.writeUInt16BE(clientId, 0);
+      done({ reply, failures: failures ?? [] });
+    };
+    const next = (): void => {
       const remaining = deadline - Date.now();
-      if (remaining <= 0 || this.closed) break;
+      if (i >= order.length || remaining <= 0 || this.closed) return finish(null);
+      const u = order[i++]!;
       const timeout = Math.min(this.timeoutMs, remaining);
-      const out = await (transport === 'tcp' ? this.askTcp(u, query, question, timeout) : this.askUdp(u, query, question, timeout));
-      if (out.outcome === 'answer' && out.reply) {
-        this.dead.delete(u.key);
-        const reply = Buffer.from(out.reply);
-        reply.writeUInt16BE(clientId, 0);
-        return { reply, failures };
-      }
-      if (out.outcome === 'timeout' || out.outcome === 'error') this.dead.set(u.key, Date.now() + DEAD_FOR_MS);
-      failures.push({ server: u.key, outcome: out.outcome, ...(out.detail ? { detail: out.detail } : {}) });
-    }
-    return { reply: null, failures };
+      const after: AttemptCallback = (reply, outcome, detail) => {
+        if (outcome === 'answer' && reply) {
+          if (this.dead.size > 0) this.dead.delete(u.key);
+          // A UDP reply is a fresh Buffer of its own; a TCP one may share the connection's buffer.
+          return finish(transport === 'tcp' ? Buffer.from(reply) : reply);
+        }
+        if (outcome === 'timeout' || outcome === 'error') this.dead.set(u.key, Date.now() + DEAD_FOR_MS);
+        (failures ??= []).push({ server: u.key, outcome, ...(detail ? { detail } : {}) });
+        next();
+      };
+      if (transport === 'tcp') this.askTcp(u, query, question, timeout).then((o) => after(o.reply, o.outcome, o.detail));
+      else this.askUdp(u, query, question, timeout, after);
+    };
+    next();
   }
 
   /** Servers currently remembered as dead. */
@@ -162,7 +218,7 @@ export class UpstreamForwarder {
   private socketFor(family: 4 | 6): PooledSocket {
     const pool = this.pools[family];
     if (pool.length < UDP_POOL) {
-      const socket = dgram.createSocket(family === 4 ? 'udp4' : 'udp6');
+      const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', lookup: literalLookup });
       const entry: PooledSocket = { socket, pending: new Map() };
       socket.on('message', (msg, rinfo) => this.onReply(entry, msg, rinfo));
       socket.on('error', () => {
@@ -183,43 +239,39 @@ export class UpstreamForwarder {
     p.resolve(msg, classify(msg));
   }
 
-  private askUdp(u: UpstreamAddress, query: Buffer, question: Buffer, timeoutMs: number): Promise<{ reply: Buffer | null; outcome: AttemptOutcome; detail?: string }> {
-    return new Promise((resolve) => {
-      let entry: PooledSocket;
-      try {
-        entry = this.socketFor(u.family);
-      } catch (error) {
-        resolve({ reply: null, outcome: 'error', detail: (error as Error).message });
-        return;
-      }
-      let id = randomInt(0, 65536);
-      for (let i = 0; entry.pending.has(id) && i < 100; i++) id = randomInt(0, 65536);
-      if (entry.pending.has(id)) return resolve({ reply: null, outcome: 'error', detail: 'no free query id' });
-      const out = Buffer.from(query);
-      out.writeUInt16BE(id, 0);
-      let done = false;
-      const finish = (reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        entry.pending.delete(id);
-        resolve({ reply, outcome, ...(detail ? { detail } : {}) });
-      };
-      const timer = setTimeout(() => finish(null, 'timeout'), timeoutMs);
-      entry.pending.set(id, { host: u.host, port: u.port, question, resolve: finish });
-      try {
-        entry.socket.send(out, u.port, u.host, (err) => {
-          if (err) finish(null, 'error', err.message);
-        });
-      } catch (error) {
-        finish(null, 'error', (error as Error).message);
-      }
-    });
+  private askUdp(u: UpstreamAddress, query: Buffer, question: Buffer, timeoutMs: number, resolve: AttemptCallback): void {
+    let entry: PooledSocket;
+    try {
+      entry = this.socketFor(u.family);
+    } catch (error) {
+      return resolve(null, 'error', (error as Error).message);
+    }
+    let id = randomId();
+    for (let i = 0; entry.pending.has(id) && i < 100; i++) id = randomId();
+    if (entry.pending.has(id)) return resolve(null, 'error', 'no free query id');
+    query.writeUInt16BE(id, 0); // the caller restores the client's ID
+    let done = false;
+    const finish = (reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      entry.pending.delete(id);
+      resolve(reply, outcome, detail);
+    };
+    const timer = setTimeout(() => finish(null, 'timeout'), timeoutMs);
+    entry.pending.set(id, { host: u.host, port: u.port, question, resolve: finish });
+    try {
+      entry.socket.send(query, u.port, u.host, (err) => {
+        if (err) finish(null, 'error', err.message);
+      });
+    } catch (error) {
+      finish(null, 'error', (error as Error).message);
+    }
   }
 
   private askTcp(u: UpstreamAddress, query: Buffer, question: Buffer, timeoutMs: number): Promise<{ reply: Buffer | null; outcome: AttemptOutcome; detail?: string }> {
     return new Promise((resolve) => {
-      const id = randomInt(0, 65536);
+      const id = randomId();
       const framed = Buffer.allocUnsafe(query.length + 2);
       framed.writeUInt16BE(query.length, 0);
       query.copy(framed, 2);
