@@ -86,7 +86,13 @@ export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback
     sock.on('error', () => {
       /* resets and timeouts from clients are normal */
     });
-    sock.on('close', () => conns.delete(sock));
+    // The idle timer restarts on every byte, so a client trickling one byte at a time would never hit
+    // it: a message that has begun must also be complete within idleMs.
+    let partialTimer: NodeJS.Timeout | undefined;
+    sock.on('close', () => {
+      conns.delete(sock);
+      clearTimeout(partialTimer);
+    });
     const finishIdle = (): void => {
       sock.end();
       // A client that never closes its side is dropped soon after.
@@ -140,6 +146,13 @@ export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback
         if (sock.destroyed) return;
       }
       buf = off >= buf.length ? EMPTY : buf.subarray(off);
+      if (buf.length === 0) {
+        clearTimeout(partialTimer);
+        partialTimer = undefined;
+      } else if (off > 0 || !partialTimer) {
+        clearTimeout(partialTimer);
+        partialTimer = setTimeout(() => sock.destroy(), idleMs);
+      }
       if (pending >= MAX_PENDING_PER_CONNECTION) sock.pause();
     });
   };

@@ -86,8 +86,12 @@ const data = (d: Dig) => d.answers.map((a) => a[4]).sort();
 /** A raw TCP client run inside the netns: writes `hex`, collects framed replies until the server closes or `waitMs`. */
 const TCP_CLIENT = `
 const net = require('net');
-const [hex, waitMs] = process.argv.slice(1);
-const s = net.connect(53, '127.0.0.11', () => s.write(Buffer.from(hex, 'hex')));
+const [hex, waitMs, trickleMs] = process.argv.slice(1);
+const bytes = Buffer.from(hex, 'hex');
+const s = net.connect(53, '127.0.0.11', () => {
+  if (!trickleMs) return s.write(bytes);
+  let i = 0; const tick = setInterval(() => { if (i >= bytes.length || s.destroyed) return clearInterval(tick); s.write(bytes.subarray(i, i + 1)); i++; }, Number(trickleMs));
+});
 let buf = Buffer.alloc(0); const replies = []; let closed = false;
 s.on('data', (d) => { buf = Buffer.concat([buf, d]);
   while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { const n = buf.readUInt16BE(0); replies.push(buf.subarray(2, 2 + n).toString('hex')); buf = buf.subarray(2 + n); } });
@@ -97,8 +101,8 @@ const t = setTimeout(done, Number(waitMs));
 function done() { clearTimeout(t); console.log(JSON.stringify({ replies, closed })); process.exit(0); }
 `;
 
-async function tcpClient(bytes: Buffer, waitMs: number): Promise<{ replies: Buffer[]; closed: boolean }> {
-  const r = await ns!.exec([process.execPath, '-e', TCP_CLIENT, bytes.toString('hex'), String(waitMs)]);
+async function tcpClient(bytes: Buffer, waitMs: number, trickleMs?: number): Promise<{ replies: Buffer[]; closed: boolean }> {
+  const r = await ns!.exec([process.execPath, '-e', TCP_CLIENT, bytes.toString('hex'), String(waitMs), ...(trickleMs ? [String(trickleMs)] : [])]);
   const out = JSON.parse(String(r.stdout)) as { replies: string[]; closed: boolean };
   return { replies: out.replies.map((h) => Buffer.from(h, 'hex')), closed: out.closed };
 }
@@ -213,6 +217,10 @@ describe('resolver in a netns', () => {
     expect(idle.closed).toBe(true); // idle timeout (1 s here)
     const cut = await tcpClient(Buffer.from([0, 40, 1, 2, 3]), 2500); // half a message, then idle
     expect(cut.closed).toBe(true);
+    // One byte every 300 ms keeps the idle timer (1 s) from firing, but a message must be whole within it.
+    const trickle = await tcpClient(framed(q('web', 'A', 31)), 4000, 300);
+    expect(trickle.closed).toBe(true);
+    expect(trickle.replies).toHaveLength(0);
     expect(data(await dig('+tcp', 'web'))).toEqual(['10.77.0.3']);
   });
 
