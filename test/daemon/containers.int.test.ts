@@ -1,6 +1,7 @@
 // Containers end to end through the real CLI and daemon: run/exec/ps/inspect/stop/start/rm/logs,
 // generated files seen from inside, connect/disconnect, exit codes, bad input, and no leaks.
 import fs from 'node:fs';
+import os from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDnsnetEnv, expectRefused, leftovers, LOCAL_NAMESERVER, type DnsnetEnv } from '../helpers/dnsnet-env.js';
 
@@ -16,7 +17,8 @@ interface Ctr {
 }
 
 let e: DnsnetEnv;
-const hostEtc = { hosts: fs.readFileSync('/etc/hosts', 'utf8'), resolv: fs.readFileSync('/etc/resolv.conf', 'utf8') };
+const readOr = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '(absent)');
+const hostEtc = { hosts: readOr('/etc/hosts'), resolv: readOr('/etc/resolv.conf'), hostname: readOr('/etc/hostname'), uts: os.hostname() };
 
 beforeEach(async () => {
   e = await createDnsnetEnv(`nameserver 127.0.0.53\nnameserver ${LOCAL_NAMESERVER}\nsearch corp.example\noptions edns0\n`);
@@ -25,8 +27,8 @@ beforeEach(async () => {
 afterEach(async () => {
   await e.teardown();
   expect(await leftovers(e)).toEqual([]);
-  expect(fs.readFileSync('/etc/hosts', 'utf8')).toBe(hostEtc.hosts);
-  expect(fs.readFileSync('/etc/resolv.conf', 'utf8')).toBe(hostEtc.resolv);
+  // The host's own files and hostname are never touched: containers get bind mounts in their own mount and UTS namespaces.
+  expect({ hosts: readOr('/etc/hosts'), resolv: readOr('/etc/resolv.conf'), hostname: readOr('/etc/hostname'), uts: os.hostname() }).toEqual(hostEtc);
 });
 
 async function inspect(ref: string): Promise<Ctr> {

@@ -2,6 +2,8 @@
 import { execa } from 'execa';
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hostTakenSubnets } from '../../src/bridge/device.js';
+import { DEFAULT_POOLS, overlaps, parseCidrLoose } from '../../src/ipam/index.js';
 import { createDnsnetEnv, expectRefused, leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
 
 interface Net {
@@ -90,6 +92,26 @@ describe('network create / inspect / rm', () => {
   ])('refuses %j with one line and exit 125', async (args, why) => {
     expectRefused(await e.cli(args), why);
   });
+
+  it('takes the 31 default subnets (the default network counts) and refuses the next one clearly, changing nothing', async () => {
+    await e.ok(['network', 'ls']); // the daemon and the default network exist from the first use
+    // Pools the host already holds (routes, addresses: the default network's bridge among them) are
+    // skipped; on a clean host that is only the default network's, so 30 user networks fit, as in Docker.
+    const held = await hostTakenSubnets();
+    const free = DEFAULT_POOLS.filter((p) => !held.some((h) => overlaps(parseCidrLoose(h), parseCidrLoose(p))));
+    const names = free.map((_, i) => `pool${i + 1}`);
+    for (const name of names) {
+      const r = await e.cli(['network', 'create', name]);
+      expect(r.exitCode, `${name}: ${String(r.stderr)}`).toBe(0);
+    }
+    const subnets = new Set<string>();
+    for (const name of names) subnets.add((await inspect(name)).IPAM.Config[0]!.Subnet);
+    expect([...subnets].sort()).toEqual([...free].sort());
+    const before = String((await execa('nft', ['list', 'table', 'inet', e.table])).stdout);
+    expectRefused(await e.cli(['network', 'create', 'one-too-many']), /no free subnet in the default pools: all 31 overlap .*; use --subnet/);
+    expect(String((await execa('nft', ['list', 'table', 'inet', e.table])).stdout)).toBe(before);
+    expect(String((await e.cli(['network', 'ls', '-q'])).stdout).trim().split('\n')).toHaveLength(names.length + 1);
+  }, 120_000);
 
   it('refuses an overlapping --subnet and changes nothing', async () => {
     await e.ok(['network', 'create', '--subnet', '10.213.8.0/24', 'one']);
