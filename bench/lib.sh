@@ -1,6 +1,8 @@
-# Shared helpers of the bench scripts (sourced, bash): a hermetic dnsnet, a fake upstream on loopback,
-# peers in throwaway namespaces, dnsperf runs with their statistics, and a teardown that always runs.
-# Nothing here talks to anything but 127.0.0.0/8 or namespaces it created.
+# Shared helpers of the bench scripts (sourced, bash): a DNS egress guard, a hermetic dnsnet, a fake upstream
+# on loopback, peers in throwaway namespaces, Podman in a private mount namespace, dnsperf runs with their
+# statistics, and a teardown that always runs.
+# Nothing here talks to anything but 127.0.0.0/8 or namespaces it created; the guard below makes that hold
+# even if a server under test tries otherwise (sourcing this file installs it before anything starts).
 
 set -euo pipefail
 
@@ -29,8 +31,9 @@ on_exit() {
   set +e
   local i
   for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[$i]}" >/dev/null 2>&1; done
-  rm -rf --one-file-system "$WORK"
+  guard_remove || rc=3
   leak_check
+  rm -rf --one-file-system "$WORK"
   exit "$rc"
 }
 trap on_exit EXIT
@@ -42,10 +45,110 @@ leak_check() {
   local left
   local procs
   procs=$(pgrep -af "dnt-bench-$TAG|dnt$TAG" || true)
-  left=$( { ip netns list; ip -o link show; nft list tables 2>/dev/null; echo "$procs"; } | grep -E "dnt$TAG|dnt-bench-$TAG|${DN_TABLE:-nothing-at-all}" || true)
-  if [ -n "$left" ]; then echo "[bench] LEFT BEHIND:" >&2; echo "$left" >&2; else log "teardown clean (no netns, link, nft table or process of run $TAG left)"; fi
+  left=$( { ip netns list; ip -o link show; nft list tables 2>/dev/null; echo "$procs"; } | grep -E "dnt$TAG|dnt-bench-$TAG|${DN_TABLE:-nothing-at-all}|$GUARD_TABLE|${PM_BRIDGE:-nothing-at-all}:" || true)
+  [ -n "${PM_MNTNS:-}" ] && left+=$( { { pgrep -ax aardvark-dns; pgrep -ax conmon; } | while read -r p rest; do [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && echo "podman process $p $rest"; done; iptables-save 2>/dev/null | grep -E "^-A.*NETAVARK|^:NETAVARK" | grep -vxFf <(cat "$PM"/ipt-before.* 2>/dev/null; echo nothing-at-all) || true; } )
+  if [ -n "$left" ]; then echo "[bench] LEFT BEHIND:" >&2; echo "$left" >&2; else log "teardown clean (no netns, link, nft table, iptables rule or process of run $TAG left)"; fi
 }
 
+# ---------- the DNS egress guard ----------
+# An nftables table of this run, in place before anything starts and removed last: every UDP/TCP packet to
+# port 53 or 853 that would leave the machine -- through an uplink (an interface carrying a default route,
+# v4 or v6, in any routing table, or a NIC: an ethernet link of no kind, i.e. not a bridge, veth, dummy...)
+# or to a non-loopback nameserver of the host's own resolv.conf, whatever the route -- is counted and dropped,
+# in output, forward and postrouting (after any re-routing), at priority -500 (before any other table).
+# Traffic to loopback, into namespaces or bridges never matches: other engineers' work on this host is
+# untouched. The counter must stay 0; the teardown prints it and fails the run loudly if it does not.
+GUARD_TABLE="dnsnetbench_guard_$TAG"
+guard_uplinks() {
+  {
+    { ip -o -4 route show table all default; ip -o -6 route show table all default; } 2>/dev/null |
+      awk '{for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1)}'
+    ip -d -j link show | "$NODE" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const l of JSON.parse(s)){if(l.ifname!=="lo"&&l.link_type==="ether"&&!(l.linkinfo&&l.linkinfo.info_kind))console.log(l.ifname)}})'
+  } | sort -u
+}
+guard_install() {
+  local ups res4 res6 r chain rules="" extra=""
+  ups=$(guard_uplinks | awk '{printf "%s\"%s\"", (NR > 1 ? ", " : ""), $1}')
+  [ -n "$ups" ] || { echo "bench: guard: no uplink found (no default route, no NIC): refusing to run" >&2; exit 1; }
+  # The host's real nameservers (loopback ones excepted: those would be the host's own stub resolver).
+  res4=$(awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ && $2 !~ /^127\./ {printf "%s%s", n++ ? ", " : "", $2}' /etc/resolv.conf 2>/dev/null || true)
+  res6=$(awk '$1 == "nameserver" && $2 ~ /:/ && $2 != "::1" {sub(/%.*/, "", $2); printf "%s%s", n++ ? ", " : "", $2}' /etc/resolv.conf 2>/dev/null || true)
+  r='meta l4proto { tcp, udp } th dport { 53, 853 }'
+  [ -n "$res4" ] && extra+="    $r ip daddr { $res4 } counter name drops drop"$'\n'
+  [ -n "$res6" ] && extra+="    $r ip6 daddr { $res6 } counter name drops drop"$'\n'
+  for chain in guard_out:output guard_fwd:forward guard_post:postrouting; do
+    rules+="  chain ${chain%%:*} {
+    type filter hook ${chain#*:} priority -500; policy accept;
+    $r ip daddr != 127.0.0.0/8 oifname @uplinks counter name drops drop
+    $r ip6 daddr != ::1 oifname @uplinks counter name drops drop
+$extra  }
+"
+  done
+  nft -f - <<EOF
+table inet $GUARD_TABLE {
+  counter drops { }
+  set uplinks { type ifname; elements = { $ups } }
+$rules}
+EOF
+  GUARD_ON=1
+  log "guard: nft table inet $GUARD_TABLE drops DNS (53, 853) leaving via { $ups }${res4:+, or to $res4}${res6:+, or to $res6}"
+}
+guard_drops() { nft list counter inet "$GUARD_TABLE" drops 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}'; }
+# Prints the counter and removes the table; returns 1 if anything was dropped (or the counter is unreadable).
+guard_remove() {
+  [ -n "${GUARD_ON:-}" ] || return 0
+  local n
+  n=$(guard_drops)
+  nft delete table inet "$GUARD_TABLE" 2>/dev/null
+  GUARD_ON=
+  if [ "${n:-x}" = 0 ]; then
+    log "guard: 0 DNS packets dropped on their way off the machine (counter of nft table inet $GUARD_TABLE; table removed)"
+    return 0
+  fi
+  {
+    echo "[bench] !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    echo "[bench] !!! GUARD: ${n:-UNKNOWN (counter unreadable)} DNS packet(s) tried to LEAVE THE MACHINE and were dropped."
+    echo "[bench] !!! Something asked a resolver outside loopback and our namespaces. Find out what. Do not trust this run."
+    echo "[bench] !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+  } >&2
+  return 1
+}
+# Proves the guard drops, with packets that cannot reach any network: a veth pair of this run whose other end
+# sits in a throwaway netns of this run (nothing listens there; no dummy driver on this kernel) gets host
+# routes to TEST-NET-3 203.0.113.53 and 2001:db8::53 and joins the uplink set for the test; one UDP and one
+# TCP query to each must be counted. (Not 192.0.2.x: that is this VM's real uplink subnet.) Nothing is sent
+# unless `ip route get` says the veth. The counter is reset afterwards.
+guard_selftest() {
+  local g="dnt${TAG}g" ns="dnt${TAG}g" d n=0 before after dests=(203.0.113.53 2001:db8::53)
+  mk_netns "$ns"
+  ip link add "$g" type veth peer name "dnt${TAG}h" netns "$ns"
+  at_exit "ip link del $g"
+  ip link set "$g" up
+  ip -n "$ns" link set "dnt${TAG}h" up
+  ip route add 203.0.113.53/32 dev "$g"
+  ip -6 route add 2001:db8::53/128 dev "$g" 2>/dev/null || dests=(203.0.113.53)
+  for d in "${dests[@]}"; do
+    ip route get "$d" | grep -q " dev $g " || { echo "bench: guard self-test: $d is not routed into $g: refusing to send" >&2; exit 1; }
+  done
+  nft add element inet "$GUARD_TABLE" uplinks "{ \"$g\" }"
+  before=$(guard_drops)
+  for d in "${dests[@]}"; do
+    dig +time=1 +tries=1 "@$d" guard.selftest.invalid A >/dev/null 2>&1 || true
+    dig +tcp +time=1 +tries=1 "@$d" guard.selftest.invalid A >/dev/null 2>&1 || true
+    n=$((n + 2))
+  done
+  after=$(guard_drops)
+  nft delete element inet "$GUARD_TABLE" uplinks "{ \"$g\" }"
+  ip link del "$g"
+  ip netns del "$ns"
+  if [ $((after - before)) -lt "$n" ]; then
+    echo "bench: guard self-test FAILED: counter went $before -> $after for $n test queries into veth $g" >&2
+    exit 1
+  fi
+  log "guard self-test: $n test queries (UDP and TCP to ${dests[*]}, routed into veth $g) counted and dropped ($before -> $after)"
+  nft reset counter inet "$GUARD_TABLE" drops >/dev/null
+  [ "$(guard_drops)" = 0 ] || { echo "bench: guard: counter did not reset" >&2; exit 1; }
+}
 # Kill a process by pid and wait for it (never by name).
 stop_pid() {
   local pid=$1 i
@@ -63,15 +166,22 @@ mk_netns() {
   ip -n "$1" link set lo up
 }
 
+# The guard goes in first of all.
+command -v nft >/dev/null || { echo "bench: nft missing (apt-get install nftables): the DNS guard needs it" >&2; exit 1; }
+guard_install
+guard_selftest
+
 # ---------- the fake upstream ----------
 # start_upstream [NETNS]: dnsmasq answering every A query with 192.0.2.1 (TTL 0), on $UP:53, pinned to LOAD_CPU.
 # Peers run in their own netns and cannot reach the host's loopback: they get an identical copy on the same address.
+# With UPSTREAM_LOG=FILE it logs every query it gets there (--log-queries), to prove what reaches it.
 start_upstream() {
-  local ns=${1:-} pre=()
+  local ns=${1:-} pre=() logq=(--log-facility=/dev/null)
   [ -n "$ns" ] && pre=(ip netns exec "$ns")
+  [ -n "${UPSTREAM_LOG:-}" ] && logq=(--log-queries "--log-facility=$UPSTREAM_LOG")
   "${pre[@]}" taskset -c "$LOAD_CPU" dnsmasq --keep-in-foreground --no-resolv --no-hosts -C /dev/null \
     --address=/#/192.0.2.1 --listen-address="$UP" --bind-interfaces -p 53 --pid-file= --user=root \
-    --log-facility=/dev/null >/dev/null 2>&1 &
+    "${logq[@]}" >/dev/null 2>&1 &
   local pid=$!
   at_exit "stop_pid $pid"
   for _ in $(seq 1 50); do
@@ -118,6 +228,136 @@ dnsnet_teardown() {
 dn_netns() { echo "/run/netns/dnsnet-$(dn inspect "$1" | "$NODE" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log((Array.isArray(j)?j[0]:j).Id.slice(0,12))})')"; }
 # Pids of the daemon's children (helpers are short-lived; containers are not pinned: they sleep).
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# ---------- Podman, private ----------
+# Rootful Podman 4.3 + netavark + aardvark-dns, changing nothing of the host's Podman setup and unable to ask
+# the host's resolver anything:
+# - every podman command (and so netavark, the aardvark-dns it spawns, conmon, runc, the exit-command cleanups)
+#   runs in one private mount namespace of this run (kept by a bind mount on $PM/nsdir/mnt, entered with
+#   nsenter), where /etc/resolv.conf is a bind mount of a file naming only the fake upstream ($UP), and /run
+#   and /dev/shm are fresh tmpfs: /run/containers/networks (netavark's ipam db, aardvark's config and pid file:
+#   fixed paths for rootful Podman), /run/netns, /run/runc, /run/libpod and the shm locks are this run's alone;
+# - CONTAINERS_CONF / CONTAINERS_STORAGE_CONF name files of this run (temp graphroot, runroot, tmp_dir,
+#   network_config_dir, events file), so /etc/containers and /var/lib/containers are never read or written;
+# - runc (crun refuses this host's hybrid cgroups), cgroupfs, lowered default_ulimits (no CAP_SYS_RESOURCE),
+#   containers run `--rootfs /:O` (an overlay of the host's /): no image, no registry.
+# Not private: netavark's iptables rules (iptables-nft, host netns) and its bridge; both are removed with the
+# network, and the bench checks what is left.
+PODMAN=${PODMAN:-/usr/bin/podman}
+PM="$WORK/podman"
+PM_NET="dntpm$TAG"
+pm_ns() { nsenter --mount="$PM/nsdir/mnt" "$@"; }
+pm() { pm_ns env CONTAINERS_CONF="$PM/containers.conf" CONTAINERS_STORAGE_CONF="$PM/storage.conf" "$PODMAN" "$@"; }
+pm_timeout() { timeout "$1" nsenter --mount="$PM/nsdir/mnt" env CONTAINERS_CONF="$PM/containers.conf" CONTAINERS_STORAGE_CONF="$PM/storage.conf" "$PODMAN" "${@:2}"; }
+podman_env() {
+  local other
+  other=$(pgrep -ax aardvark-dns || true)
+  if [ -n "$other" ]; then
+    echo "bench: an aardvark-dns is already running, not started by this run: stopping (not touching it):" >&2
+    echo "$other" >&2
+    exit 1
+  fi
+  if [ -L /etc/resolv.conf ]; then echo "bench: /etc/resolv.conf is a symlink: the private bind mount would not cover it" >&2; exit 1; fi
+  mkdir -p "$PM"/{root,runroot,tmp,netconf,nsdir}
+  # netavark's iptables rules land in the host's (iptables-nft) tables: remember what was there.
+  local t
+  for t in filter nat; do
+    if nft list table ip "$t" >/dev/null 2>&1; then iptables-save -t "$t" >"$PM/ipt-before.$t"; else : >"$PM/ipt-before.$t"; fi
+  done
+  printf 'nameserver %s\n' "$UP" >"$PM/resolv.conf"
+  cat >"$PM/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+log_driver = "k8s-file"
+
+[network]
+network_backend = "netavark"
+network_config_dir = "$PM/netconf"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$PM/events.log"
+runtime = "runc"
+tmp_dir = "$PM/tmp"
+static_dir = "$PM/root/libpod"
+volume_path = "$PM/root/volumes"
+EOF
+  cat >"$PM/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$PM/root"
+runroot = "$PM/runroot"
+EOF
+  # A mount namespace is kept alive by binding its nsfs file somewhere not shared: a private bind of nsdir.
+  mount --bind "$PM/nsdir" "$PM/nsdir"
+  mount --make-private "$PM/nsdir"
+  touch "$PM/nsdir/mnt"
+  at_exit "umount $PM/nsdir/mnt; umount $PM/nsdir"
+  unshare --mount="$PM/nsdir/mnt" --propagation private sh -ec '
+    mount -t tmpfs -o mode=755 dnt-bench-run /run
+    mount -t tmpfs -o mode=1777 dnt-bench-shm /dev/shm
+    mount --bind "$1" /etc/resolv.conf' sh "$PM/resolv.conf"
+  PM_MNTNS=$(pm_ns readlink /proc/self/ns/mnt)
+  at_exit podman_teardown
+  [ "$PM_MNTNS" != "$(readlink /proc/self/ns/mnt)" ] || { echo "bench: podman: no private mount namespace" >&2; exit 1; }
+  [ "$(pm_ns cat /etc/resolv.conf)" = "nameserver $UP" ] || { echo "bench: podman: private /etc/resolv.conf not in place" >&2; exit 1; }
+  log "podman: private mount namespace $PM_MNTNS, its /etc/resolv.conf: nameserver $UP (fake upstream only)"
+}
+# podman_network SUBNET: a user-defined network with DNS (aardvark-dns); sets PM_BRIDGE and PM_GW.
+podman_network() {
+  pm network create --subnet "$1" "$PM_NET" >/dev/null
+  [ "$(pm network inspect "$PM_NET" --format '{{.DNSEnabled}}')" = true ] || { echo "bench: podman: $PM_NET has no DNS" >&2; exit 1; }
+  PM_BRIDGE=$(pm network inspect "$PM_NET" --format '{{.NetworkInterface}}')
+  PM_GW=$(pm network inspect "$PM_NET" --format '{{range .Subnets}}{{.Gateway}}{{end}}')
+}
+pm_run() { pm run -d --name "$1" --network "$PM_NET" --rootfs /:O sleep infinity; }
+pm_netns() { echo "/proc/$(pm inspect --format '{{.State.Pid}}' "$1")/ns/net"; }
+# The aardvark-dns netavark started for this run: the pid from its private pid file, checked to be an
+# aardvark-dns in this run's mount namespace, that sees only the fake upstream in its /etc/resolv.conf.
+podman_aardvark() {
+  local pid
+  pid=$(pm_ns cat /run/containers/networks/aardvark-dns/aardvark.pid)
+  [ "$(readlink "/proc/$pid/exe")" = "$AARDVARK" ] && [ "$(readlink "/proc/$pid/ns/mnt")" = "$PM_MNTNS" ] ||
+    { echo "bench: podman: pid $pid is not this run's aardvark-dns" >&2; exit 1; }
+  [ "$(cat "/proc/$pid/root/etc/resolv.conf")" = "nameserver $UP" ] ||
+    { echo "bench: podman: aardvark-dns $pid sees another resolv.conf" >&2; exit 1; }
+  PM_AARD_PID=$pid
+}
+podman_teardown() {
+  [ -n "${PM_MNTNS:-}" ] || return 0
+  pm_timeout 180 rm -f -a -t 0 >/dev/null 2>&1
+  pm_timeout 60 network rm -f "$PM_NET" >/dev/null 2>&1
+  # What is still alive in the private namespace was started by this run (aardvark-dns, a stray conmon):
+  # stop those, by pid, after checking their mount namespace.
+  local pid
+  for pid in ${PM_AARD_PID:-} $(pgrep -x conmon) $(pgrep -x aardvark-dns); do
+    [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && stop_pid "$pid"
+  done
+  [ -n "${PM_BRIDGE:-}" ] && ip link show "$PM_BRIDGE" >/dev/null 2>&1 && ip link delete "$PM_BRIDGE"
+  podman_fw_cleanup
+  return 0
+}
+# netavark 1.4 leaves its generic chains (NETAVARK_FORWARD, NETAVARK-HOSTPORT-*) and their jumps behind after
+# the last network goes: remove the NETAVARK rules and chains this run added (not those in the snapshot taken
+# before), then the iptables-nft table itself if this run created it and it is now empty.
+podman_fw_cleanup() {
+  local t line chain
+  for t in filter nat; do
+    [ -f "$PM/ipt-before.$t" ] || continue
+    nft list table ip "$t" >/dev/null 2>&1 || continue
+    iptables-save -t "$t" | grep -E '^-A .*NETAVARK' | while IFS= read -r line; do
+      grep -qxF -- "$line" "$PM/ipt-before.$t" || eval "iptables -t $t -D ${line#-A }"
+    done
+    for chain in $(iptables-save -t "$t" | awk '/^:NETAVARK/{print substr($1, 2)}'); do
+      grep -q "^:$chain " "$PM/ipt-before.$t" || iptables -t "$t" -F "$chain"
+    done
+    for chain in $(iptables-save -t "$t" | awk '/^:NETAVARK/{print substr($1, 2)}'); do
+      grep -q "^:$chain " "$PM/ipt-before.$t" || iptables -t "$t" -X "$chain"
+    done
+    if [ ! -s "$PM/ipt-before.$t" ] && ! iptables-save -t "$t" | grep -qE '^-A|^:[^ ]+ - '; then nft delete table ip "$t"; fi
+  done
+}
 
 # ---------- a quiet machine ----------
 # Other work on the host skews every figure: before a measurement, wait (at most QUIET_WAIT s) until

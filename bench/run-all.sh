@@ -8,6 +8,7 @@ mkdir -p "$R"
 {
   echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "# node $(node --version), dnsmasq $(dnsmasq --version | awk 'NR==1{print $3}'), $(/usr/lib/podman/aardvark-dns --version), dnsperf $(dnsperf -h 2>&1 | awk '/Version/{print $2}')"
+  if command -v podman >/dev/null; then echo "# podman $(podman --version | awk '{print $3}'), netavark $(/usr/lib/podman/netavark --version | awk '{print $2}'), $(runc --version | head -1)"; fi
 } >"$R/machine.txt"
 bash "$B/dns.sh" "$R/dns.tsv" | tee "$R/dns.md"
 bash "$B/start.sh" "$R/start.tsv" | tee "$R/start.md"

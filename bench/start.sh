@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Workload 4: container start to resolvable. From just before `run -d` to the first answer for the new
-# name, asked from another container on the same network; STARTS starts, median and p95.
-# Usage: bench/start.sh [OUT.tsv]    env: STARTS=50
+# Workload 4: container start to resolvable, dnsnet vs Podman (netavark + aardvark-dns), interleaved.
+# From just before `run -d` to the first A answer for the new name, asked from another container on the same
+# network (dnsnet: 127.0.0.11 from the probe's netns; Podman: aardvark-dns on the network's gateway, from the
+# probe's netns); STARTS starts per round and per system, ROUNDS rounds; medians, p95 per round.
+# Usage: bench/start.sh [OUT.tsv]    env: STARTS=50 ROUNDS=1 PODMAN_BENCH=auto|0 PODMAN_STATIC_MAC=0|1
+# Safety: lib.sh's guard drops (and counts) any DNS packet bound off the machine; Podman runs in a private mount
+# namespace whose /etc/resolv.conf names only the fake upstream (see podman_env in lib.sh).
 source "$(dirname "$0")/lib.sh"
 OUT=${1:-$BENCH_DIR/results/start.tsv}
 STARTS=${STARTS:-50}
+ROUNDS=${ROUNDS:-1}
 mkdir -p "$(dirname "$OUT")"
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# The fake upstream logs every query it gets: the proof of where forwarded names went.
+UPSTREAM_LOG="$WORK/upstream.log"
+
+WITH_PODMAN=0
+if [ "${PODMAN_BENCH:-auto}" != 0 ] && [ -x "$PODMAN" ] && [ -x "$AARDVARK" ]; then WITH_PODMAN=1; fi
 
 # wait_name NETNS_PATH SERVER NAME: poll until NAME has an A record of a container (the fake upstream
 # answers 192.0.2.1 for every name it is asked: that does not count); at most 4000 tries; 1 on failure.
@@ -17,40 +27,110 @@ wait_name() {
   done
   return 1
 }
+# check_forward NETNS_PATH SERVER WHO: an unknown name asked there must come back from the fake upstream
+# (192.0.2.1) and be in its query log; the guard counter must still be 0.
+check_forward() {
+  local q="fwdcheck-$RANDOM.$TAG.dnt.test" a
+  a=$(nsenter --net="$1" dig +short +time=2 +tries=2 "@$2" "$q" A 2>/dev/null || true)
+  sleep 0.2
+  [ "$a" = 192.0.2.1 ] && grep -q "query\[A\] $q from" "$UPSTREAM_LOG" ||
+    { echo "bench: $3: unknown name $q did not reach the fake upstream (answer '$a')" >&2; exit 1; }
+  [ "$(guard_drops)" = 0 ] || { echo "bench: $3: guard counter is $(guard_drops)" >&2; exit 1; }
+  log "$3: unknown name $q forwarded to the fake upstream $UP (in its query log), guard counter 0"
+}
 
-log "fake upstream on $UP"
+log "fake upstream on $UP (query log $UPSTREAM_LOG)"
 start_upstream
 dnsnet_env
 dnsnet_start
 dn network create startnet >/dev/null
 dn run -d --name probe --network startnet -- sleep infinity >/dev/null
 DN_NS=$(dn_netns probe)
+check_forward "$DN_NS" 127.0.0.11 dnsnet
 
-# Podman is NOT measured. It runs here (rootful, --rootfs /:O, runc: crun refuses this host's hybrid
-# cgroups, cgroupfs, lowered default_ulimits), but Podman 4.3 hands aardvark-dns neither
-# network_dns_servers nor a container's --dns (checked in /run/containers/networks/aardvark-dns/NET),
-# so aardvark-dns forwards every name it does not know yet to the host's real resolver from
-# /etc/resolv.conf -- and this bench asks for names before they exist. See RESULTS.md.
-echo -e "what\tserver\trun\tvalue\tunit" >"$OUT"
-for i in $(seq 1 "$STARTS"); do
-  n=$(printf 's%03d' "$i")
+if [ "$WITH_PODMAN" = 1 ]; then
+  log "podman $("$PODMAN" --version | awk '{print $3}'), netavark $(/usr/lib/podman/netavark --version | awk '{print $2}'), $("$AARDVARK" --version)"
+  podman_env
+  # A /24 no route of the host covers yet (only the default route matches it).
+  for _ in $(seq 1 50); do
+    PM_SUBNET="10.$((RANDOM % 50 + 200)).$((RANDOM % 250 + 1))"
+    ip route get "$PM_SUBNET.1" | grep -q ' via ' && ! ip -o route | grep -q "^$PM_SUBNET\." && break
+  done
+  podman_network "$PM_SUBNET.0/24"
+  log "podman: network $PM_NET $PM_SUBNET.0/24, bridge $PM_BRIDGE, aardvark-dns on $PM_GW"
+  pm_run pprobe >/dev/null
+  if [ "${PODMAN_STATIC_MAC:-0}" = 1 ]; then
+    # netavark 1.4 leaves the bridge's MAC to the kernel, which takes the lowest MAC of its ports: when a new
+    # container's veth has a lower one, the bridge's MAC changes, and containers that already have the
+    # gateway (aardvark-dns's address) in their ARP cache send into the void until that entry is re-probed,
+    # 20-30 s here. Later netavark sets a static MAC on the bridge (containers/netavark#833); this emulates it.
+    mac=$(printf '0a:58:%02x:%02x:%02x:%02x' ${PM_GW//./ })
+    ip link set "$PM_BRIDGE" address "$mac"
+    log "podman: bridge $PM_BRIDGE given the static MAC $mac (PODMAN_STATIC_MAC=1: what netavark >= #833 does)"
+  fi
+  podman_aardvark
+  n_aard=$(pgrep -cx aardvark-dns || true)
+  [ "$n_aard" = 1 ] || { echo "bench: podman: $n_aard aardvark-dns processes, expected only ours ($PM_AARD_PID)" >&2; exit 1; }
+  taskset -a -p -c "$SERVER_CPU" "$PM_AARD_PID" >/dev/null
+  log "podman: aardvark-dns pid $PM_AARD_PID, in the private mount namespace, sees: $(tr '\n' ' ' <"/proc/$PM_AARD_PID/root/etc/resolv.conf")"
+  PM_PROBE_NS=$(pm_netns pprobe)
+  check_forward "$PM_PROBE_NS" "$PM_GW" podman
+fi
+
+# start_one SERVER NAME SAMPLE: one timed start, two rows.
+start_one() {
+  local t0 t1 t2
   t0=$(now_ms)
-  dn run -d --name "$n" --network startnet -- sleep infinity >/dev/null
-  t1=$(now_ms)
-  wait_name "$DN_NS" 127.0.0.11 "$n" || { echo "bench: dnsnet: $n never resolved" >&2; exit 1; }
+  if [ "$1" = dnsnet ]; then
+    dn run -d --name "$2" --network startnet -- sleep infinity >/dev/null
+    t1=$(now_ms)
+    wait_name "$DN_NS" 127.0.0.11 "$2" || { echo "bench: dnsnet: $2 never resolved" >&2; exit 1; }
+  else
+    pm_run "$2" >/dev/null
+    t1=$(now_ms)
+    wait_name "$PM_PROBE_NS" "$PM_GW" "$2" || { echo "bench: podman: $2 never resolved" >&2; exit 1; }
+  fi
   t2=$(now_ms)
-  echo -e "run -d returns\tdnsnet\t$i\t$((t1 - t0))\tms" >>"$OUT"
-  echo -e "start to resolvable\tdnsnet\t$i\t$((t2 - t0))\tms" >>"$OUT"
-  [ $((i % 10)) = 0 ] && log "$i starts"
-done
-# p95 rows from the samples (the table shows medians of the samples and their range).
-/usr/bin/python3 - "$OUT" <<'EOF'
+  echo -e "run -d returns\t$1\t$3\t$((t1 - t0))\tms" >>"$OUT"
+  echo -e "start to resolvable\t$1\t$3\t$((t2 - t0))\tms" >>"$OUT"
+}
+
+SERVERS=(dnsnet)
+[ "$WITH_PODMAN" = 1 ] && SERVERS+=(podman)
+echo -e "what\tserver\trun\tvalue\tunit" >"$OUT"
+for r in $(seq 1 "$ROUNDS"); do
+  wait_quiet
+  for i in $(seq 1 "$STARTS"); do
+    k=$(( (r - 1) * STARTS + i ))
+    # Interleaved, and the order alternates, so neither system always goes first after the other's start.
+    if [ $((i % 2)) = 1 ]; then order=("${SERVERS[@]}"); else order=($(printf '%s\n' "${SERVERS[@]}" | tac)); fi
+    for s in "${order[@]}"; do
+      case $s in dnsnet) start_one dnsnet "$(printf 's%d%03d' "$r" "$i")" "$k" ;; podman) start_one podman "$(printf 'p%d%03d' "$r" "$i")" "$k" ;; esac
+    done
+    [ $((i % 10)) = 0 ] && log "round $r: $i starts each"
+  done
+  # p95 of this round's samples, one row per round and system (the table shows their median and range).
+  /usr/bin/python3 - "$OUT" "$r" "$STARTS" <<'EOF'
 import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+path, rnd, starts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = list(csv.DictReader(open(path), delimiter="\t"))
+lo, hi = (rnd - 1) * starts, rnd * starts
 for s in dict.fromkeys(r["server"] for r in rows):
-    v = sorted(float(r["value"]) for r in rows if r["server"] == s and r["what"] == "start to resolvable")
-    p95 = v[min(len(v) - 1, int(round(0.95 * (len(v) - 1))))]
-    with open(sys.argv[1], "a") as f:
-        f.write(f"start to resolvable p95\t{s}\t1\t{p95}\tms\n")
+    v = sorted(float(r["value"]) for r in rows if r["server"] == s and r["what"] == "start to resolvable" and lo < int(r["run"]) <= hi)
+    if v:
+        p95 = v[min(len(v) - 1, int(round(0.95 * (len(v) - 1))))]
+        with open(path, "a") as f:
+            f.write(f"start to resolvable p95\t{s}\t{rnd}\t{p95}\tms\n")
 EOF
+  log "round $r done; guard counter $(guard_drops)"
+  if [ "$r" -lt "$ROUNDS" ]; then
+    # Each round starts from the same state: the round's containers go (untimed).
+    # shellcheck disable=SC2046
+    dn rm -f $(for i in $(seq 1 "$STARTS"); do printf 's%d%03d ' "$r" "$i"; done) >/dev/null
+    # shellcheck disable=SC2046
+    [ "$WITH_PODMAN" = 1 ] && pm rm -f -t 0 $(for i in $(seq 1 "$STARTS"); do printf 'p%d%03d ' "$r" "$i"; done) >/dev/null
+  fi
+done
+log "the fake upstream got $(grep -c 'query\[' "$UPSTREAM_LOG") queries in all (unknown names forwarded by the servers, plus its own probe)"
+[ "$WITH_PODMAN" = 1 ] || log "podman not measured (PODMAN_BENCH=0, or $PODMAN / $AARDVARK missing)"
 /usr/bin/python3 "$BENCH_DIR/report.py" kv "$OUT"
