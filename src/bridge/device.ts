@@ -34,7 +34,10 @@ interface RawLink {
  */
 export function bridgeBatch(net: NetworkRecord, owner?: string): string[] {
   const dev = net.device;
-  const lines = [`link add ${dev} mtu ${net.mtu} type bridge`];
+  // A bridge without an address of its own takes the lowest MAC of its ports, so a new container with
+  // a lower MAC changes the gateway's MAC under every other container, whose ARP entry then goes stale
+  // for up to ~30 s (netavark had this bug). An address given at creation is kept.
+  const lines = [`link add ${dev} address ${bridgeMac(net.id)} mtu ${net.mtu} type bridge`];
   for (const c of net.ipam) {
     const prefix = parseCidr(c.subnet).prefix;
     // nodad: the gateway is ours alone; without it the address stays "tentative" for a second or
@@ -45,6 +48,13 @@ export function bridgeBatch(net: NetworkRecord, owner?: string): string[] {
   if (owner) lines.push(`link set ${dev} alias ${owner}`);
   lines.push(`link set ${dev} up`);
   return lines;
+}
+
+/** A stable, locally administered unicast MAC from the network ID (containers use 02:42:<IPv4>). */
+export function bridgeMac(networkId: string): string {
+  const bytes = networkId.slice(0, 10).match(/../g) ?? [];
+  if (bytes.length !== 5 || bytes.some((b) => !/^[0-9a-f]{2}$/.test(b))) throw new DnsnetError('invalid', `network ID ${networkId} is not hex`);
+  return ['0a', ...bytes].join(':');
 }
 
 export async function linkExists(name: string): Promise<boolean> {

@@ -4,6 +4,7 @@ export { renderTable } from './ruleset.js';
 export {
   type LinkInfo,
   bridgeBatch,
+  bridgeMac,
   createBridge,
   deleteBridge,
   enableForwarding,

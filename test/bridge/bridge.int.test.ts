@@ -8,6 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DnsnetError } from '../../src/errors.js';
 import {
   applyRuleset,
+  bridgeMac,
   checkRuleset,
   createBridge,
   deleteBridge,
@@ -134,6 +135,21 @@ describe('bridges and the firewall table', () => {
     expect(rules.map((r) => r.comment).sort()).toEqual(['internal network secret: nothing enters', 'internal network secret: nothing leaves']);
     await applyRuleset(table, []);
     expect(await tableJson(table)).toBeUndefined();
+  });
+
+  it('the bridge keeps its own MAC when a port with a lower MAC joins (the gateway MAC never moves)', async () => {
+    const taken = await hostTakenSubnets();
+    const net = await testNetwork('mac', taken);
+    await createBridge(net);
+    const macOf = async (dev: string) => (await listLinks()).find((l) => l.ifname === dev)?.address;
+    expect(await macOf(net.device)).toBe(bridgeMac(net.id));
+    const port = `dnt${hex(4)}`;
+    links.push(port);
+    // 02:00:00:00:00:01 is below any 0a:... address: an unset bridge address would switch to it.
+    await runIp(['link', 'add', port, 'address', '02:00:00:00:00:01', 'type', 'veth', 'peer', 'name', `${port}p`]);
+    await runIp(['link', 'set', port, 'master', net.device, 'up']);
+    expect(await macOf(net.device)).toBe(bridgeMac(net.id));
+    await deleteBridge(net.device);
   });
 
   it('a device name that exists is a conflict and is left alone', async () => {
