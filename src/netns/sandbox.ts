@@ -68,7 +68,7 @@ export async function deleteNetns(name: string): Promise<void> {
 export async function attachNetnsWithEndpoints(name: string, pid: number, plans: EndpointPlan[]): Promise<void> {
   const [first, ...rest] = plans;
   try {
-    await runIpBatch([`netns attach ${name} ${pid}`, ...(first ? hostEndpointBatch(first) : [])], { what: `create netns ${name}` });
+    await runIpBatch([`netns attach ${name} ${pid}`, ...(first ? hostEndpointBatch(first) : [])]);
     await runIpBatch(first ? innerEndpointBatch(first, true) : ['link set lo up'], { netns: name });
   } catch (error) {
     if (first) await deleteLink(first.hostVeth).catch(() => undefined);
