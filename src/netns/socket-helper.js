@@ -54,6 +54,13 @@ async function bindAndSend(port, loUp) {
 // a spare, or when it dies: in every case there is nothing left to do (a spare's unnamed netns goes
 // away with it and the sockets the parent got).
 process.on('disconnect', () => process.exit(0));
+// But a parent killed while a handle waits for its ack leaves the channel closed with no 'disconnect'
+// (Node postpones it until its handle queue drains, which never happens): seen as helpers orphaned,
+// still holding their sockets, after kill -9 of the daemon. So also leave once reparented.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(0);
+}, 500).unref();
 process.on('message', (msg) => {
   if (msg && msg.type === 'bind') void bindAndSend(Number(msg.port || process.env.DNSNET_RESOLVER_PORT || 53), msg.lo === true);
 });
