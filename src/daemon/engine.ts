@@ -9,7 +9,8 @@ import { allocateAddress, macFor } from '../ipam/index.js';
 import { Resolver, type ResolverContainer } from '../resolver/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
 import { parseDnsServer, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
-import { addEndpoint, buildExecArgv, buildLaunchArgv, createNetns, deleteLink, deleteNetns, type EndpointPlan } from '../netns/sandbox.js';
+import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, type EndpointPlan } from '../netns/sandbox.js';
+import { discardSpare, SpareNetns } from '../netns/spare.js';
 import { ownerTag, paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
@@ -51,6 +52,7 @@ export class Engine {
   private readonly deadSince = new Map<string, number>(); // container id -> when the poller first saw its process gone
   private poller: NodeJS.Timeout | undefined;
   private readonly loIPv6 = hostHasIPv6();
+  private readonly spare = new SpareNetns();
 
   constructor(
     readonly roots: Roots,
@@ -88,6 +90,7 @@ export class Engine {
     for (const bad of ctrs.corrupt) this.log(`[state] skipping corrupt container record ${bad.file}: ${bad.why}`);
     for (const c of ctrs.records) this.containers.set(c.id, c);
     await this.recover();
+    this.spare.refill();
     this.poller = setInterval(() => void this.poll(), 250);
     this.poller.unref();
   }
@@ -128,6 +131,7 @@ export class Engine {
 
   async close(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
+    this.spare.close();
     await this.resolver.close();
   }
 
@@ -321,7 +325,7 @@ export class Engine {
   }
 
   run(spec: RunSpec): Promise<RunResult> {
-    return this.lock.run(async () => {
+    return this.withSpareRefill(this.lock.run(async () => {
       const { net, name } = this.validateRun(spec);
       const id = newId();
       const env = spec.env.map((e) => (e.includes('=') ? e : spec.callerEnv?.[e] !== undefined ? `${e}=${spec.callerEnv[e]}` : e)).filter((e) => e.includes('='));
@@ -371,7 +375,14 @@ export class Engine {
         await this.rollbackRun(c);
         throw wrapError(`run ${name}`, error, 'kernel');
       }
-    });
+    }));
+  }
+
+  /** Once `op` is done (its answer on its way), start the spare netns for the next run. */
+  private withSpareRefill<T>(op: Promise<T>): Promise<T> {
+    const refill = () => void setImmediate(() => this.spare.refill());
+    op.then(refill, refill);
+    return op;
   }
 
   private async rollbackRun(c: ContainerRecord): Promise<void> {
@@ -435,13 +446,36 @@ export class Engine {
     };
   }
 
-  /** netns + endpoints + files + resolver sockets and names. The caller rolls back on failure. */
+  /**
+   * netns + endpoints + files + resolver sockets and names. The caller rolls back on failure.
+   * The netns is a spare's (netns/spare.ts: made, `lo` up, sockets bound, all before this run): the
+   * `ip` batch that adds the first veth names it, and its sockets go to the resolver.
+   */
   private async buildSandbox(c: ContainerRecord): Promise<void> {
-    await createNetns(paths.netnsName(c.id));
-    for (const [i, ep] of c.endpoints.entries()) await addEndpoint(this.endpointPlan(c, ep, i === 0), i === 0);
-    const resolv = containerResolvConf(c, this.networks, this.host);
-    await writeContainerFiles(this.roots, c, this.hostsText(c), resolv.text);
-    if (usesEmbeddedDns(c, this.networks)) await this.registerDns(c);
+    const spare = await this.spare.take();
+    let handed = false;
+    try {
+      const resolv = containerResolvConf(c, this.networks, this.host);
+      // The files do not depend on the kernel objects: written while ip works. Both are awaited before
+      // anything is thrown, so a rollback never races a write into the directory it removes.
+      const [files, kernel] = await Promise.allSettled([
+        writeContainerFiles(this.roots, c, this.hostsText(c), resolv.text),
+        attachNetnsWithEndpoints(
+          paths.netnsName(c.id),
+          spare.helper.pid,
+          c.endpoints.map((ep, i) => this.endpointPlan(c, ep, i === 0)),
+        ),
+      ]);
+      if (kernel.status === 'rejected') throw kernel.reason;
+      if (files.status === 'rejected') throw files.reason;
+      if (usesEmbeddedDns(c, this.networks)) {
+        this.resolver.upsert(this.resolverView(c));
+        this.resolver.attach(c.id, spare.sockets.udp, spare.sockets.tcp);
+        handed = true;
+      }
+    } finally {
+      discardSpare(spare, handed); // its netns, once named, outlives the helper
+    }
   }
 
   private hostsText(c: ContainerRecord): string {
@@ -682,7 +716,7 @@ export class Engine {
   }
 
   start(ref: string): Promise<RunResult> {
-    return this.lock.run(async () => {
+    return this.withSpareRefill(this.lock.run(async () => {
       const c = this.findContainer(ref);
       if (c.state.status === 'running') return { id: c.id, name: c.name };
       const net = this.findNetwork(c.network);
@@ -701,7 +735,7 @@ export class Engine {
         await this.store.saveContainer(c).catch(() => undefined);
         throw wrapError(`start ${c.name}`, error, 'kernel');
       }
-    });
+    }));
   }
 
   async remove(ref: string, force: boolean): Promise<void> {

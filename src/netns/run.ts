@@ -1,5 +1,5 @@
 // Run `ip` and `nft` (single commands and batches) and turn their failures into DnsnetError('kernel').
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { DnsnetError, firstLine } from '../errors.js';
 
 export interface IpOptions {
@@ -14,19 +14,33 @@ interface Outcome {
   message: string;
 }
 
-async function run(file: string, args: string[], input?: string): Promise<Outcome> {
-  const result = await execa(file, args, { reject: false, stripFinalNewline: true, ...(input === undefined ? {} : { input }) });
-  return {
-    exitCode: result.exitCode,
-    stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? ''),
-    failed: result.failed,
-    message: result.message ?? '',
-  };
+/**
+ * Run `file` to completion with `input` on stdin. A plain spawn: execa costs ~4 ms more per call here
+ * (measured: 9 vs 5 ms for an `ip -batch -`), and a `run` makes two of these calls on its path.
+ */
+function run(file: string, args: string[], input?: string): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let spawnError: Error | undefined;
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => (spawnError = e)); // then 'close' still comes
+    child.stdin?.on('error', () => undefined); // EPIPE when the command exits before reading: its status says why
+    child.stdin?.end(input);
+    child.on('close', (code, signal) => {
+      const stdout = Buffer.concat(out).toString('utf8').replace(/\n$/, '');
+      const stderr = Buffer.concat(err).toString('utf8').replace(/\n$/, '');
+      const failed = spawnError !== undefined || code !== 0;
+      const how = spawnError ? spawnError.message : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      resolve({ ...(code === null ? {} : { exitCode: code }), stdout, stderr, failed, message: `${file} ${args.join(' ')}: ${how}` });
+    });
+  });
 }
 
 function failure(what: string, out: Outcome): DnsnetError {
-  // A missing binary has no stderr; execa's message then says what happened (spawn ip ENOENT).
+  // A missing binary has no stderr; the message then says what happened (spawn ip ENOENT).
   const why = out.stderr.trim() !== '' ? firstLine(out.stderr) : firstLine(out.message);
   return new DnsnetError('kernel', `${what}: ${why}`, { cause: new Error(out.stderr || out.message) });
 }

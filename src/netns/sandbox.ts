@@ -59,6 +59,24 @@ export async function deleteNetns(name: string): Promise<void> {
   if (await netnsExists(name)) await runIp(['netns', 'delete', name]);
 }
 
+/**
+ * Name the new netns of process `pid` (a spare socket helper's, see resolver-sockets.ts) and attach
+ * the endpoints, the first one in the same host batch (one `ip` for `netns attach` and its veth),
+ * then `lo` and its addresses inside. On failure the veth pairs made here are removed again; the
+ * netns, if it got its name, is the caller's to delete.
+ */
+export async function attachNetnsWithEndpoints(name: string, pid: number, plans: EndpointPlan[]): Promise<void> {
+  const [first, ...rest] = plans;
+  try {
+    await runIpBatch([`netns attach ${name} ${pid}`, ...(first ? hostEndpointBatch(first) : [])]);
+    await runIpBatch(first ? innerEndpointBatch(first, true) : ['link set lo up'], { netns: name });
+  } catch (error) {
+    if (first) await deleteLink(first.hostVeth).catch(() => undefined);
+    throw wrapError(first ? `attach ${first.ifname} to ${first.bridge}` : `create netns ${name}`, error, 'kernel');
+  }
+  for (const p of rest) await addEndpoint(p, false);
+}
+
 /** Attach one endpoint; on failure the veth pair is removed again. */
 export async function addEndpoint(p: EndpointPlan, first: boolean): Promise<void> {
   try {

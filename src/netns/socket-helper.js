@@ -1,10 +1,11 @@
-// Runs inside a container's netns (started through nsenter): binds UDP and TCP 127.0.0.11:53 and hands both sockets to the parent.
-// Plain JS on purpose: it is forked with node directly (no TS loader), from src under vitest and from dist after tsc.
+// Runs inside a container's netns (started through nsenter, or through `unshare --net` as a spare whose
+// new netns becomes a container's): on a `bind` message, binds UDP and TCP 127.0.0.11:53 (after
+// bringing `lo` up when asked: a spare's netns is brand new) and hands both sockets to the parent. Plain JS on purpose: it is forked with node directly (no TS loader), from src
+// under vitest and from dist after tsc.
 import dgram from 'node:dgram';
 import net from 'node:net';
 
 const HOST = process.env.DNSNET_RESOLVER_HOST || '127.0.0.11';
-const PORT = Number(process.env.DNSNET_RESOLVER_PORT || 53);
 
 function fail(doing, error) {
   const message = `${doing}: ${error && error.message ? error.message : String(error)}`;
@@ -20,23 +21,47 @@ if (!process.send) {
   process.exit(2);
 }
 
-const udp = dgram.createSocket({ type: 'udp4' });
-udp.once('error', (e) => fail(`bind udp ${HOST}:${PORT}`, e));
-udp.bind({ address: HOST, port: PORT, exclusive: true }, () => {
-  const tcp = net.createServer();
-  tcp.once('error', (e) => fail(`listen tcp ${HOST}:${PORT}`, e));
-  tcp.listen({ host: HOST, port: PORT, exclusive: true, backlog: 128 }, () => {
-    // One handle per message; Node waits for the parent's ack of a handle before sending the next.
-    process.send({ type: 'udp' }, udp, (err) => {
-      if (err) return fail('send udp socket', err);
-      process.send({ type: 'tcp' }, tcp, (err2) => {
-        if (err2) return fail('send tcp socket', err2);
-        // Node keeps the sender's copy open: close ours; the parent owns duplicates now.
-        udp.close();
-        tcp.close();
-        // Stay until the parent disconnects (it does after receiving both), so nothing is lost in flight.
-        process.on('disconnect', () => process.exit(0));
+async function bindAndSend(port, loUp) {
+  if (loUp) {
+    const { execFileSync } = await import('node:child_process');
+    try {
+      execFileSync('ip', ['link', 'set', 'lo', 'up'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      return fail('ip link set lo up', { message: String(e.stderr || e.message).trim() });
+    }
+  }
+  const udp = dgram.createSocket({ type: 'udp4' });
+  udp.once('error', (e) => fail(`bind udp ${HOST}:${port}`, e));
+  udp.bind({ address: HOST, port, exclusive: true }, () => {
+    const tcp = net.createServer();
+    tcp.once('error', (e) => fail(`listen tcp ${HOST}:${port}`, e));
+    tcp.listen({ host: HOST, port, exclusive: true, backlog: 128 }, () => {
+      // One handle per message; Node waits for the parent's ack of a handle before sending the next.
+      process.send({ type: 'udp' }, udp, (err) => {
+        if (err) return fail('send udp socket', err);
+        process.send({ type: 'tcp' }, tcp, (err2) => {
+          if (err2) return fail('send tcp socket', err2);
+          // Node keeps the sender's copy open: close ours; the parent owns duplicates now.
+          udp.close();
+          tcp.close();
+        });
       });
     });
   });
+}
+
+// The parent disconnects once it has both sockets (a spare: once its netns is named), when it discards
+// a spare, or when it dies: in every case there is nothing left to do (a spare's unnamed netns goes
+// away with it and the sockets the parent got).
+process.on('disconnect', () => process.exit(0));
+// But a parent killed while a handle waits for its ack leaves the channel closed with no 'disconnect'
+// (Node postpones it until its handle queue drains, which never happens): seen as helpers orphaned,
+// still holding their sockets, after kill -9 of the daemon. So also leave once reparented.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(0);
+}, 500).unref();
+process.on('message', (msg) => {
+  if (msg && msg.type === 'bind') void bindAndSend(Number(msg.port || process.env.DNSNET_RESOLVER_PORT || 53), msg.lo === true);
 });
+process.send({ type: 'ready' });

@@ -1,7 +1,10 @@
 // Socket hand-off (root): a helper bound inside a netns passes UDP and TCP 127.0.0.11:53 to this process, then exits.
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openResolverSockets, type ResolverSockets } from '../../src/netns/resolver-sockets.js';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { openResolverSockets, startSpareHelper, type ResolverSockets } from '../../src/netns/resolver-sockets.js';
+import { attachNetnsWithEndpoints } from '../../src/netns/sandbox.js';
 import { createTestNetns, type TestNetns } from '../helpers/netns.js';
 
 let ns: TestNetns | undefined;
@@ -64,5 +67,36 @@ describe('openResolverSockets', () => {
     const s = await openResolverSockets(ns!.path);
     opened.push(s);
     expect(s.udp.address()).toMatchObject({ address: '127.0.0.11', port: 53 });
+  });
+});
+
+describe('startSpareHelper (a spare netns)', () => {
+  it('binds in a brand-new netns with lo brought up, stays until named, and its netns outlives it', async () => {
+    const name = `dnt-${randomBytes(5).toString('hex')}`;
+    const helper = startSpareHelper();
+    try {
+      const s = await helper.bind({ loUp: true, keep: true });
+      opened.push(s);
+      expect(s.udp.address()).toMatchObject({ address: '127.0.0.11', port: 53 });
+      expect(helper.alive).toBe(true); // kept: its pid is what names the netns
+      await attachNetnsWithEndpoints(name, helper.pid, []);
+      helper.discard();
+      expect(await helperChildren()).toEqual([]);
+      expect(fs.existsSync(`/run/netns/${name}`)).toBe(true);
+      // The sockets answer from inside the named netns after the helper is gone.
+      const got = new Promise<void>((resolve) => s.udp.once('message', () => resolve()));
+      await execa('ip', ['netns', 'exec', name, 'dig', '@127.0.0.11', '+tries=1', '+timeout=1', 'x'], { reject: false });
+      await got;
+    } finally {
+      helper.discard();
+      await execa('ip', ['netns', 'del', name], { reject: false });
+    }
+  });
+
+  it('discarded before it is named, it leaves nothing', async () => {
+    const helper = startSpareHelper();
+    await helper.ready;
+    helper.discard();
+    expect(await helperChildren()).toEqual([]);
   });
 });
