@@ -3,10 +3,12 @@
 // garbage or 10 MB long.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ownerTag, rootsFromEnv } from '../../src/state/paths.js';
 import { leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
 import type { FakeUpstream } from '../helpers/fake-upstream.js';
-import { checkConsistency, daemonPid, envWithUpstream, ipNetnsList, killDaemon, linkNames, nftTable, pollUntil, resolveAll, type Ctr } from './helpers.js';
+import { checkConsistency, daemonPid, envWithUpstream, ipNetnsList, killDaemon, nftTable, pollUntil, resolveAll, type Ctr } from './helpers.js';
 
 let e: DnsnetEnv;
 let upstream: FakeUpstream;
@@ -33,8 +35,19 @@ async function snapshot(): Promise<string> {
     ...fs.readdirSync(`${root}/networks`).map((f) => `${f}:${fs.readFileSync(`${root}/networks/${f}`, 'utf8')}`),
     ...fs.readdirSync(`${root}/containers`).flatMap((id) => fs.readdirSync(`${root}/containers/${id}`).map((f) => `${id}/${f}:${fs.readFileSync(`${root}/containers/${id}/${f}`, 'utf8')}`)),
   ];
-  const links = (await linkNames()).filter((l) => /^(vdn|dn-|dnt)/.test(l));
-  return JSON.stringify({ files: files.sort(), ns: (await ipNetnsList()).filter((n) => n.startsWith('dnsnet-')), links: links.sort(), nft: await nftTable(e.table) });
+  // Only this env's kernel objects: links carrying its owner tag (or its default bridge), and netns
+  // whose eth0 is the peer of such a link. Other suites may make and remove their own meanwhile.
+  const tag = ownerTag(rootsFromEnv(e.env));
+  const host = JSON.parse(String((await execa('ip', ['-j', 'link', 'show'])).stdout)) as { ifindex: number; ifname: string; ifalias?: string }[];
+  const ours = host.filter((l) => l.ifalias === tag || l.ifname === e.defaultBridge);
+  const links = ours.map((l) => l.ifname);
+  const ns: string[] = [];
+  for (const n of (await ipNetnsList()).filter((x) => x.startsWith('dnsnet-'))) {
+    const r = await execa('ip', ['-n', n, '-j', 'link', 'show', 'eth0'], { reject: false });
+    const peer = r.exitCode === 0 ? (JSON.parse(String(r.stdout)) as { link_index?: number }[])[0]?.link_index : undefined;
+    if (peer !== undefined && ours.some((l) => l.ifindex === peer)) ns.push(n);
+  }
+  return JSON.stringify({ files: files.sort(), ns, links: links.sort(), nft: await nftTable(e.table) });
 }
 
 const long = 'a'.repeat(300);
@@ -90,6 +103,9 @@ const BAD: [string, string[]][] = [
 it(`${BAD.length} malformed commands: one line, exit 125, nothing changed, the daemon still serving`, { timeout: 180_000 }, async () => {
   const pid = daemonPid(e);
   const before = await snapshot();
+  const seen = JSON.parse(before) as { ns: string[]; links: string[] };
+  expect(seen.ns.length).toBeGreaterThanOrEqual(2); // the env's containers: the snapshot sees its objects
+  expect(seen.links.length).toBeGreaterThanOrEqual(3);
   const problems: string[] = [];
   for (const [what, args] of BAD) {
     const r = await e.cli(args);
