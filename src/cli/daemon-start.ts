@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DnsnetError } from '../errors.js';
+import { rootsFromEnv } from '../state/paths.js';
 import type { ClientPaths } from './client.js';
 
 /** The program to re-run as `daemon`: this CLI's entry script and the Node flags it runs under. */
@@ -27,6 +28,9 @@ export async function startDaemon(paths: ClientPaths, entry: DaemonEntry, ping: 
   let exited: { how: string; at: number } | undefined;
   try {
     const child = spawn(process.execPath, [...entry.execArgv, entry.script, 'daemon'], {
+      // The daemon titles itself `dnsnet daemon ROOT`, but a title never grows past the original argv
+      // (a long root was cut short): start it with that text as argv[0], so the title fits.
+      argv0: `dnsnet daemon ${rootsFromEnv(process.env).stateRoot}`,
       detached: true, // its own session: Ctrl-C in this terminal must not reach the daemon
       stdio: ['ignore', log, log],
       env: process.env,

@@ -99,7 +99,7 @@ export async function runDemo(): Promise<void> {
       const ids = ps.out.split('\n').filter(Boolean);
       if (ids.length) await dnsnet(['rm', '-f', ...ids], process.env.DNSNET_DEBUG === '1', true);
       await dnsnet(['network', 'prune'], process.env.DNSNET_DEBUG === '1', true);
-      for (const pid of daemonsOf(stateRoot)) {
+      for (const pid of processesOf(stateRoot)) {
         try {
           process.kill(pid, 'SIGTERM');
           for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
@@ -186,13 +186,17 @@ export async function runDemo(): Promise<void> {
   if (!ok) process.exitCode = 1;
 }
 
-/** Pids of daemons serving this state root (the daemon titles itself `dnsnet daemon ROOT`). */
-function daemonsOf(stateRoot: string): number[] {
+/**
+ * Pids of this state root's daemon and its helpers: every process whose environment names the root
+ * (the daemon's title can be cut short, its environment cannot).
+ */
+function processesOf(stateRoot: string): number[] {
   const pids: number[] = [];
+  const mark = `DNSNET_ROOT=${stateRoot}`;
   for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() === `dnsnet daemon ${stateRoot}`) pids.push(Number(entry));
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(mark)) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }

@@ -70,7 +70,8 @@ async function leftovers(run: DemoRun): Promise<string[]> {
   if (tables.includes(tableName(stateRoot, false))) found.push(`table ${tableName(stateRoot, false)}`);
   for (const entry of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
     try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(stateRoot)) found.push(`process ${entry}`);
+      // The daemon and its helpers carry the root in their environment (a process title can be cut short).
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`DNSNET_ROOT=${stateRoot}`)) found.push(`process ${entry}`);
     } catch {
       // gone meanwhile
     }
