@@ -21,13 +21,24 @@ export interface StartTiming {
 
 const TIMING: StartTiming = { pollMs: 20, waitMs: 10_000, graceAfterExitMs: 3_000 };
 
+/**
+ * Node flags the daemon runs under, before the caller's own (the last of a repeated flag wins).
+ * Left to itself, V8 sized the daemon's heap for a throughput job: during a burst of `run`s it grew
+ * the young generation to two 16 MB semi-spaces, and let the old space reach up to 4x what was live
+ * before collecting it. That, not the containers (12 KB of live heap each), made the 170 MB at 1000
+ * containers. 4 MB semi-spaces and a 1.5x growth factor keep it near what is live; under query load
+ * the GC time stayed within the noise of the defaults (bench/RESULTS.md, section 5). V8 reads these
+ * only at start-up (v8.setFlagsFromString later has no effect), hence here and not in the daemon.
+ */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
+
 export async function startDaemon(paths: ClientPaths, entry: DaemonEntry, ping: () => Promise<boolean>, timing: StartTiming = TIMING): Promise<void> {
   fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   const log = fs.openSync(paths.daemonLog, 'a', 0o600);
   const logStart = fs.fstatSync(log).size;
   let exited: { how: string; at: number } | undefined;
   try {
-    const child = spawn(process.execPath, [...entry.execArgv, entry.script, 'daemon'], {
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...entry.execArgv, entry.script, 'daemon'], {
       // The daemon titles itself `dnsnet daemon ROOT`, but a title never grows past the original argv
       // (a long root was cut short): start it with that text as argv[0], so the title fits.
       argv0: `dnsnet daemon ${rootsFromEnv(process.env).stateRoot}`,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { apiError, Client, clientPathsFromEnv } from '../../src/cli/client.js';
-import { startDaemon } from '../../src/cli/daemon-start.js';
+import { DAEMON_NODE_FLAGS, startDaemon } from '../../src/cli/daemon-start.js';
 import { DnsnetError } from '../../src/errors.js';
 import { json, startFakeDaemon, tempRunDir, type FakeDaemon } from './fake-daemon.js';
 
@@ -113,6 +113,13 @@ http.createServer((req, res) => {
     expect((error as Error).message).toBe(
       `start daemon: no answer on ${paths.socket} after 0 s; it exited with code 125: [daemon] another daemon holds the lock (see ${paths.daemonLog})`,
     );
+  });
+
+  it("runs the daemon under DAEMON_NODE_FLAGS, then the caller's own flags (the last of a repeated flag wins)", async () => {
+    const { paths, script } = runDirWith(`console.error('[daemon] execArgv ' + JSON.stringify(process.execArgv)); process.exit(125);`);
+    const timing = { pollMs: 10, waitMs: 2_000, graceAfterExitMs: 200 };
+    await startDaemon(paths, { script, execArgv: ['--max-semi-space-size=8'] }, async () => false, timing).catch(() => undefined);
+    expect(fs.readFileSync(paths.daemonLog, 'utf8')).toContain(`[daemon] execArgv ${JSON.stringify([...DAEMON_NODE_FLAGS, '--max-semi-space-size=8'])}`);
   });
 
   it('gives up after the wait when the daemon never answers', async () => {
