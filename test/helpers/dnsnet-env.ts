@@ -18,7 +18,7 @@ export interface DnsnetEnv {
   defaultBridge: string;
   table: string;
   /** Kernel objects this env's daemon made (filled by teardown): all must be gone afterwards. */
-  owned: { netns: string[]; links: string[] };
+  owned: { netns: string[]; links: string[]; leakedProcesses: string[] };
   /** Run the CLI; never throws: look at exitCode / stdout / stderr. */
   cli(args: string[], opts?: { input?: string; timeout?: number }): Promise<Result>;
   /** Run the CLI and fail unless it exits 0; returns stdout. */
@@ -77,7 +77,7 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
     cli,
     ok,
     json: async <T>(args: string[]) => JSON.parse(await ok(args)) as T,
-    owned: { netns: [], links: [] },
+    owned: { netns: [], links: [], leakedProcesses: [] },
     teardown: async function (this: DnsnetEnv) {
       // What this env owns, read before anything is removed: other tests' objects are not ours.
       const containersDir = path.join(stateRoot, 'containers');
@@ -103,6 +103,16 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
           // gone already
         }
       }
+      // A container process still alive now escaped `rm -f`: it still has this env's files bind-mounted
+      // over its /etc. Kill it, and report it (leftovers() lists it: a leak is a bug).
+      for (const pid of processesMounting(dir)) {
+        this.owned.leakedProcesses.push(`${pid} (${readCmdline(pid)})`);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
       await execa('ip', ['link', 'delete', defaultBridge], { reject: false });
       await execa('ip', ['link', 'delete', dummy], { reject: false });
       await execa('nft', ['delete', 'table', 'inet', table], { reject: false });
@@ -119,7 +129,34 @@ export async function leftovers(e: Pick<DnsnetEnv, 'defaultBridge' | 'table' | '
   for (const ns of e.owned.netns) if (fs.existsSync(`/run/netns/${ns}`)) found.push(`netns ${ns}`);
   const tables = String((await execa('nft', ['list', 'tables'], { reject: false })).stdout);
   if (tables.includes(e.table)) found.push(`table ${e.table}`);
+  for (const p of e.owned.leakedProcesses ?? []) found.push(`process ${p}, alive after teardown`);
   return found;
+}
+
+/**
+ * Pids of processes (in any mount namespace) that have something under `dir` mounted. Matched on the
+ * directory's unique name: mountinfo shows paths relative to their filesystem (/tmp may be a tmpfs).
+ */
+export function processesMounting(dir: string): number[] {
+  const pids: number[] = [];
+  const mark = `/${path.basename(dir)}/`;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/mountinfo`, 'utf8').includes(mark)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return '?';
+  }
 }
 
 /** A refused command: exit 125 and exactly one stderr line `dnsnet: ...` that says why. */
