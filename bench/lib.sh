@@ -45,7 +45,14 @@ leak_check() {
   local left
   local procs
   procs=$(pgrep -af "dnt-bench-$TAG|dnt$TAG" || true)
-  left=$( { ip netns list; ip -o link show; nft list tables 2>/dev/null; echo "$procs"; } | grep -E "dnt$TAG|dnt-bench-$TAG|${DN_TABLE:-nothing-at-all}|$GUARD_TABLE|${PM_BRIDGE:-nothing-at-all}:" || true)
+  # dnsnet's containers: their netns and veths carry no run tag, but the veths carry the root's owner tag
+  # (alias dnsnet:<8 hex>, the table's hex), and a container process has the run's files mounted.
+  local owner=nothing-at-all p
+  [ -n "${DN_TABLE:-}" ] && owner="alias dnsnet:${DN_TABLE#dnsnet_}"
+  for p in $(ls /proc | grep -E '^[0-9]+$'); do
+    grep -qF "/$(basename "$WORK")/" "/proc/$p/mountinfo" 2>/dev/null && procs+=$'\n'"dnt$TAG container process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+  done
+  left=$( { ip netns list; ip -o link show; nft list tables 2>/dev/null; echo "$procs"; } | grep -E "dnt$TAG|dnt-bench-$TAG|${DN_TABLE:-nothing-at-all}|$owner|$GUARD_TABLE|${PM_BRIDGE:-nothing-at-all}:" || true)
   [ -n "${PM_MNTNS:-}" ] && left+=$( { { pgrep -ax aardvark-dns; pgrep -ax conmon; } | while read -r p rest; do [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && echo "podman process $p $rest"; done; iptables-save 2>/dev/null | grep -E "^-A.*NETAVARK|^:NETAVARK" | grep -vxFf <(cat "$PM"/ipt-before.* 2>/dev/null; echo nothing-at-all) || true; } )
   if [ -n "$left" ]; then echo "[bench] LEFT BEHIND:" >&2; echo "$left" >&2; else log "teardown clean (no netns, link, nft table, iptables rule or process of run $TAG left)"; fi
 }
