@@ -428,3 +428,16 @@ perf() {
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 mn() { printf '%s\n' "$@" | sort -g | head -1; }
 mx() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+# ---------- timing and polling, shared by the start and reload benches ----------
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# wait_name NETNS_PATH SERVER NAME: poll until NAME has an A record of a container (the fake upstream
+# answers 192.0.2.1 for every name it is asked: that does not count); at most 4000 tries; 1 on failure.
+wait_name() {
+  local i
+  for i in $(seq 1 4000); do
+    nsenter --net="$1" dig +short +time=1 +tries=1 "@$2" "$3" A 2>/dev/null | grep -v '^192\.0\.2\.1$' | grep -q '^[0-9]' && return 0
+  done
+  return 1
+}

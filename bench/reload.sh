@@ -19,7 +19,6 @@ dn network create reloadnet >/dev/null
 dn run -d --name asker --network reloadnet -- sleep infinity >/dev/null
 NS=$(dn_netns asker)
 echo -e "what\tserver\trun\tvalue\tunit" >"$OUT"
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 for i in $(seq 1 "$RELOADS"); do
   if [ $((i % 2)) = 1 ]; then target=$UP_B want=192.0.2.2; else target=$UP_A want=192.0.2.1; fi
   if [ $((i % 4)) -lt 2 ]; then how="in-place write"; else how="atomic rename"; fi

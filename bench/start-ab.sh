@@ -13,15 +13,6 @@ CLI_B=${CLI_B:?CLI_B: the "after" build (dist/cli/main.js)}
 LABEL_A=${LABEL_A:-before}
 LABEL_B=${LABEL_B:-after}
 mkdir -p "$(dirname "$OUT")"
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-wait_name() {
-  local i
-  for i in $(seq 1 4000); do
-    nsenter --net="$1" dig +short +time=1 +tries=1 "@$2" "$3" A 2>/dev/null | grep -v '^192\.0\.2\.1$' | grep -q '^[0-9]' && return 0
-  done
-  return 1
-}
 
 # dnx A|B ARGS...: the CLI of build A or B with its own roots (both daemons live at once).
 dnx_argv() { # -> DNX: the argv prefix of build $1's CLI

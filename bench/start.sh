@@ -11,22 +11,12 @@ OUT=${1:-$BENCH_DIR/results/start.tsv}
 STARTS=${STARTS:-50}
 ROUNDS=${ROUNDS:-1}
 mkdir -p "$(dirname "$OUT")"
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # The fake upstream logs every query it gets: the proof of where forwarded names went.
 UPSTREAM_LOG="$WORK/upstream.log"
 
 WITH_PODMAN=0
 if [ "${PODMAN_BENCH:-auto}" != 0 ] && [ -x "$PODMAN" ] && [ -x "$AARDVARK" ]; then WITH_PODMAN=1; fi
 
-# wait_name NETNS_PATH SERVER NAME: poll until NAME has an A record of a container (the fake upstream
-# answers 192.0.2.1 for every name it is asked: that does not count); at most 4000 tries; 1 on failure.
-wait_name() {
-  local i
-  for i in $(seq 1 4000); do
-    nsenter --net="$1" dig +short +time=1 +tries=1 "@$2" "$3" A 2>/dev/null | grep -v '^192\.0\.2\.1$' | grep -q '^[0-9]' && return 0
-  done
-  return 1
-}
 # check_forward NETNS_PATH SERVER WHO: an unknown name asked there must come back from the fake upstream
 # (192.0.2.1) and be in its query log; the guard counter must still be 0.
 check_forward() {
