@@ -1,7 +1,8 @@
 // Runs inside a container's netns (started through nsenter, or through `unshare --net` as a spare whose
 // new netns becomes a container's): on a `bind` message, binds UDP and TCP 127.0.0.11:53 (after
-// bringing `lo` up when asked: a spare's netns is brand new) and hands both sockets to the parent. Plain JS on purpose: it is forked with node directly (no TS loader), from src
-// under vitest and from dist after tsc.
+// bringing `lo` up when asked: a spare's netns is brand new) and hands both sockets to the parent.
+// Plain JS on purpose: it is forked with node directly (no TS loader), from src under vitest and from
+// dist after tsc.
 import dgram from 'node:dgram';
 import net from 'node:net';
 
