@@ -9,7 +9,8 @@ import { allocateAddress, macFor } from '../ipam/index.js';
 import { Resolver, type ResolverContainer } from '../resolver/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
 import { parseDnsServer, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
-import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, type EndpointPlan } from '../netns/sandbox.js';
+import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, isOrphanNetns, type EndpointPlan } from '../netns/sandbox.js';
+import { ipJson } from '../netns/run.js';
 import { discardSpare, SpareNetns } from '../netns/spare.js';
 import { ownerTag, paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
@@ -839,8 +840,18 @@ export class Engine {
           removed.push(`netns ${ns}`);
         }
       }
-      // Links carrying this root's owner tag that no record owns (a record lost or corrupted).
+      // Netns of a container whose record is gone (lost or corrupted): its eth0's host peer carries this
+      // root's owner tag, or it is empty. Looked at before the tagged links go, which takes eth0 along.
       const tag = ownerTag(this.roots);
+      const hostLinks = await ipJson<{ ifindex: number; ifalias?: string }[]>(['link', 'show']);
+      for (const ns of entries) {
+        if (!ns.startsWith('dnsnet-') || ours.has(ns) || live.has(ns)) continue;
+        if (await isOrphanNetns(ns, tag, hostLinks)) {
+          await deleteNetns(ns);
+          removed.push(`netns ${ns}`);
+        }
+      }
+      // Links carrying this root's owner tag that no record owns (a record lost or corrupted).
       const devices = new Set([...this.networks.values()].map((n) => n.device));
       const veths = new Set([...this.containers.values()].flatMap((c) => c.endpoints.map((ep) => ep.hostVeth)));
       for (const link of await listLinks()) {

@@ -2,7 +2,7 @@
 // argv that starts a process inside it (net ns joined; new mount and UTS ns; /etc files bind-mounted).
 import fs from 'node:fs/promises';
 import { DnsnetError, wrapError } from '../errors.js';
-import { runIp, runIpBatch } from './run.js';
+import { ipJson, runIp, runIpBatch } from './run.js';
 
 export interface EndpointPlan {
   netns: string; // netns name
@@ -57,6 +57,23 @@ export async function createNetns(name: string): Promise<void> {
 
 export async function deleteNetns(name: string): Promise<void> {
   if (await netnsExists(name)) await runIp(['netns', 'delete', name]);
+}
+
+/**
+ * Whether a `dnsnet-*` netns whose container record is gone is this root's orphan: its `eth0` is the
+ * peer of a host link carrying `ownerTag`, or it holds nothing at all (only `lo`, no process), which
+ * no container of any root can be (a run names its netns while the socket helper is inside it).
+ */
+export async function isOrphanNetns(name: string, ownerTag: string, hostLinks: { ifindex: number; ifalias?: string | undefined }[]): Promise<boolean> {
+  try {
+    const links = await ipJson<{ ifname: string; link_index?: number }[]>(['link', 'show'], { netns: name });
+    const eth0 = links.find((l) => l.ifname === 'eth0');
+    if (eth0?.link_index !== undefined) return hostLinks.some((h) => h.ifindex === eth0.link_index && h.ifalias === ownerTag);
+    if (links.some((l) => l.ifname !== 'lo')) return false;
+    return (await runIp(['netns', 'pids', name])).trim() === '';
+  } catch {
+    return false; // gone meanwhile, or unreadable: leave it
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 // Networks end to end through the real CLI and daemon: IPAM, bridge, nftables, bad input, cleanup.
 import { execa } from 'execa';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostTakenSubnets } from '../../src/bridge/device.js';
@@ -145,5 +146,34 @@ describe('network create / inspect / rm', () => {
     const links = String((await execa('ip', ['-o', 'link'])).stdout);
     expect(links).not.toContain(`${dev}:`);
     expect(links).toContain(`${e.defaultBridge}:`); // the default network's bridge is still owned
+  });
+
+  it("system prune removes the netns of a container whose record was lost, an empty stray one, and no other root's", async () => {
+    const other = await createDnsnetEnv();
+    const stray = `dnsnet-${crypto.randomBytes(6).toString('hex')}`;
+    try {
+      await e.ok(['network', 'create', 'app']);
+      const lostId = (await e.ok(['run', '-d', '--name', 'lost', '--network', 'app', 'sleep', 'infinity'])).trim();
+      const otherId = (await other.ok(['run', '-d', '--name', 'keep', 'sleep', 'infinity'])).trim();
+      await execa('ip', ['netns', 'add', stray]); // empty: nothing inside, no process
+      // The daemon and the container die, and the container's whole record with them.
+      const [ctr] = await e.json<{ State: { Pid: number } }[]>(['inspect', 'lost']);
+      const pid = Number(fs.readFileSync(`${e.env.DNSNET_RUN}/dnsnet.pid`, 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      process.kill(ctr!.State.Pid, 'SIGKILL');
+      for (let i = 0; i < 100 && (fs.existsSync(`/proc/${pid}`) || fs.existsSync(`/proc/${ctr!.State.Pid}`)); i++) await new Promise((r) => setTimeout(r, 50));
+      fs.rmSync(`${e.env.DNSNET_ROOT}/containers/${lostId}`, { recursive: true });
+      const out = await e.ok(['system', 'prune']);
+      expect(out).toContain(`dnsnet-${lostId.slice(0, 12)}`);
+      expect(out).toContain(stray);
+      expect(fs.existsSync(`/run/netns/dnsnet-${lostId.slice(0, 12)}`)).toBe(false);
+      expect(fs.existsSync(`/run/netns/${stray}`)).toBe(false);
+      expect(fs.existsSync(`/run/netns/dnsnet-${otherId.slice(0, 12)}`)).toBe(true); // another root's container
+      expect((await other.cli(['exec', 'keep', 'true'])).exitCode).toBe(0);
+    } finally {
+      await execa('ip', ['netns', 'delete', stray], { reject: false });
+      await other.teardown();
+      expect(await leftovers(other)).toEqual([]);
+    }
   });
 });
