@@ -1,10 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S DNSNET_HOST_CA_CERTS=${NODE_EXTRA_CA_CERTS} NODE_EXTRA_CA_CERTS= node
 // The `dnsnet` command: parse argv, run one command against the daemon, exit with Docker's codes.
 import { fileURLToPath } from 'node:url';
 import { Client, clientPathsFromEnv } from './client.js';
 import { reportFailure } from './exit.js';
 import { createHandlers, readVersion } from './handlers.js';
 import { buildProgram } from './program.js';
+import { restoreCallerEnv } from './caller-env.js';
+
+restoreCallerEnv();
 
 export async function runCli(argv: string[]): Promise<number> {
   const version = readVersion();
