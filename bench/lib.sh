@@ -210,7 +210,9 @@ dnsnet_env() {
   DN_TABLE=$("$NODE" -e 'const c=require("crypto");const p=require("path");console.log("dnsnet_"+c.createHash("sha256").update(p.resolve(process.argv[1])).digest("hex").slice(0,8))' "$DNSNET_ROOT")
   at_exit dnsnet_teardown
 }
-dn() { "$NODE" "$CLI" "$@"; }
+# The CLI as users run it: through its shebang (which, among other things, spares Node the
+# NODE_EXTRA_CA_CERTS file at start). A build without the executable bit falls back to node CLI.
+dn() { if [ -x "$CLI" ]; then "$CLI" "$@"; else "$NODE" "$CLI" "$@"; fi; }
 dnsnet_pid() { cat "$DNSNET_RUN/dnsnet.pid" 2>/dev/null || true; }
 # Start the daemon (on demand, via a harmless command) and pin all its threads to SERVER_CPU.
 dnsnet_start() {
