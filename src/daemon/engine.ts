@@ -9,7 +9,7 @@ import { allocateAddress, macFor } from '../ipam/index.js';
 import { Resolver, type ResolverContainer } from '../resolver/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
 import { parseDnsServer, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
-import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, isOrphanNetns, type EndpointPlan } from '../netns/sandbox.js';
+import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, isOrphanNetns, killNetnsProcesses, type EndpointPlan } from '../netns/sandbox.js';
 import { ipJson } from '../netns/run.js';
 import { discardSpare, SpareNetns } from '../netns/spare.js';
 import { ownerTag, paths, type Roots } from '../state/paths.js';
@@ -648,6 +648,8 @@ export class Engine {
     for (const ep of c.endpoints) {
       await deleteLink(ep.hostVeth).catch((e: unknown) => this.log(`[daemon] delete ${ep.hostVeth}: ${(e as Error).message}`));
     }
+    const strays = await killNetnsProcesses(paths.netnsName(c.id)).catch(() => 0);
+    if (strays > 0) this.log(`[daemon] container ${c.name}: killed ${strays} process(es) left in its netns`);
     await deleteNetns(paths.netnsName(c.id)).catch((e: unknown) => this.log(`[daemon] delete netns of ${c.name}: ${(e as Error).message}`));
     // Names that linked to this container see it go.
     this.refreshLinkers(c.name);

@@ -55,6 +55,25 @@ export async function createNetns(name: string): Promise<void> {
   await runIp(['netns', 'add', name]);
 }
 
+/**
+ * SIGKILL every process still inside the named netns: what a container leaves when its netns goes
+ * (children that outlived its init, which Docker's PID namespace would take along; or a process a
+ * daemon crash left unrecorded, between spawning it and saving its pid). Returns how many.
+ */
+export async function killNetnsProcesses(name: string): Promise<number> {
+  if (!(await netnsExists(name))) return 0;
+  const out = await runIp(['netns', 'pids', name]).catch(() => '');
+  const pids = out.split(/\s+/).filter(Boolean).map(Number).filter((pid) => pid > 1 && pid !== process.pid);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids.length;
+}
+
 export async function deleteNetns(name: string): Promise<void> {
   if (await netnsExists(name)) await runIp(['netns', 'delete', name]);
 }

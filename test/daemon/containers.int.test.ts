@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDnsnetEnv, expectRefused, leftovers, LOCAL_NAMESERVER, type DnsnetEnv } from '../helpers/dnsnet-env.js';
+import { createDnsnetEnv, expectRefused, leftovers, LOCAL_NAMESERVER, processesMounting, type DnsnetEnv } from '../helpers/dnsnet-env.js';
 
 interface Ctr {
   Id: string;
@@ -83,6 +83,16 @@ describe('run and exec', () => {
     expect((await e.cli(['ps', '-a', '-q'])).stdout).toBe('');
     await e.ok(['run', '-d', '--name', 'xx', 'sleep', 'infinity']);
     expect((await e.cli(['exec', 'xx', 'sh', '-c', 'exit 3'])).exitCode).toBe(3);
+  });
+
+  it('a process that outlives the container\'s main process is killed with it, as in Docker', async () => {
+    // The main process is the second sleep; the first, in the background, would outlive it.
+    await e.ok(['run', '-d', '--name', 'forker', '--', 'sh', '-c', 'sleep 1000 & exec sleep 1001']);
+    for (let i = 0; i < 40 && processesMounting(e.dir).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(processesMounting(e.dir).length).toBeGreaterThanOrEqual(2);
+    await e.ok(['stop', '-t', '1', 'forker']);
+    for (let i = 0; i < 40 && processesMounting(e.dir).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(processesMounting(e.dir)).toEqual([]);
   });
 
   it('stop, start, logs, rm; a process killed from outside is noticed', async () => {
