@@ -103,7 +103,17 @@ export class Engine {
     for (const c of [...this.containers.values()]) {
       if (c.state.status === 'running' && isAlive(c.state.pid, c.state.startTime) && fs.existsSync(paths.netnsPath(c.id))) {
         try {
-          await this.registerDns(c);
+          // A socket helper of the daemon that died may still hold 127.0.0.11:53 in that netns for a
+          // moment (it leaves within 500 ms of being orphaned): retry the bind for up to 3 s.
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await this.registerDns(c);
+              break;
+            } catch (error) {
+              if (attempt >= 15 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+              await sleep(200);
+            }
+          }
           this.log(`[daemon] re-adopted container ${c.name} (pid ${c.state.pid})`);
         } catch (error) {
           this.log(`[daemon] re-adopt ${c.name}: ${(error as Error).message}`);

@@ -1,4 +1,5 @@
 // `dnsnet daemon`: one per state root; owns state, kernel objects, resolver sockets and the watcher.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -13,34 +14,37 @@ function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
 
-/** Take the state root's lock file, or refuse when a live daemon holds it. */
+/**
+ * Take the state root's lock: an abstract unix socket named after the root, which the kernel frees when
+ * its process dies, so there is no stale lock to take over (two daemons started at once after a crash
+ * could both take over a stale lock file). The lock file only says which pid holds it, for the message.
+ */
 async function acquireLock(roots: Roots): Promise<() => void> {
   const lockFile = path.join(roots.stateRoot, 'daemon.lock');
   await fsp.mkdir(roots.stateRoot, { recursive: true, mode: 0o700 });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = fs.openSync(lockFile, 'wx', 0o600);
-      fs.writeSync(fd, `${process.pid}\n`);
-      fs.closeSync(fd);
-      return () => fs.rmSync(lockFile, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(fs.readFileSync(lockFile, 'utf8').trim());
-      if (pid > 0 && pidIsDaemon(pid)) {
-        throw new DnsnetError('conflict', `start daemon: another dnsnet daemon (pid ${pid}) already serves ${roots.stateRoot}`);
-      }
-      fs.rmSync(lockFile, { force: true }); // stale: its daemon is gone
-    }
-  }
-  throw new DnsnetError('conflict', `start daemon: cannot take the lock ${lockFile}`);
-}
-
-function pidIsDaemon(pid: number): boolean {
+  const name = `\0dnsnet-daemon:${crypto.createHash('sha256').update(roots.stateRoot).digest('hex')}`;
+  const lock = net.createServer();
   try {
-    return /\bdaemon\b/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
-  } catch {
-    return false;
+    await new Promise<void>((resolve, reject) => {
+      lock.once('error', reject);
+      lock.listen(name, () => resolve());
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    let pid = 0;
+    try {
+      pid = Number(fs.readFileSync(lockFile, 'utf8').trim());
+    } catch {
+      // not written yet
+    }
+    throw new DnsnetError('conflict', `start daemon: another dnsnet daemon${pid > 0 ? ` (pid ${pid})` : ''} already serves ${roots.stateRoot}`);
   }
+  lock.unref(); // the lock alone does not keep the daemon alive
+  fs.writeFileSync(lockFile, `${process.pid}\n`, { mode: 0o600 });
+  return () => {
+    fs.rmSync(lockFile, { force: true });
+    lock.close();
+  };
 }
 
 async function listen(server: net.Server, socket: string): Promise<void> {
