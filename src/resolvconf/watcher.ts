@@ -119,7 +119,9 @@ export function watchHostResolvConf(
     });
     watcher = w;
     w.on('all', (event, p) => {
-      if (event === 'unlinkDir' && layout.dirs.has(p)) stale = true;
+      // A directory on the path removed, or created again (a new inode our watch does not follow: when
+      // removal and re-creation are quick, the removal's event may never come): watch afresh.
+      if ((event === 'unlinkDir' || event === 'addDir') && layout.dirs.has(p)) stale = true;
       schedule();
     });
     w.on('error', (e: unknown) => log('watcher error', e));
