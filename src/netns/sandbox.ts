@@ -131,7 +131,12 @@ export async function deleteLink(name: string): Promise<void> {
   } catch {
     return;
   }
-  await runIp(['link', 'delete', name]);
+  try {
+    await runIp(['link', 'delete', name]);
+  } catch (error) {
+    // Gone meanwhile (a veth goes with its netns, which the kernel tears down a moment later): done.
+    if (await fs.access(`/sys/class/net/${name}`).then(() => true, () => false)) throw error;
+  }
 }
 
 export interface LaunchPlan {
