@@ -7,6 +7,7 @@ import { ipJson, runIp, runIpBatch } from '../netns/run.js';
 import type { NetworkRecord } from '../state/types.js';
 
 export interface LinkInfo {
+  ifindex: number;
   ifname: string;
   kind?: string; // linkinfo.info_kind: bridge, veth, ...
   up: boolean; // administratively up (flag UP); a bridge without ports still reads operstate DOWN
@@ -18,6 +19,7 @@ export interface LinkInfo {
 }
 
 interface RawLink {
+  ifindex: number;
   ifname: string;
   flags?: string[];
   operstate?: string;
@@ -90,6 +92,7 @@ export async function deleteBridge(name: string): Promise<void> {
 export async function listLinks(): Promise<LinkInfo[]> {
   const raw = await ipJson<RawLink[]>(['-d', 'link', 'show']);
   return raw.map((l) => ({
+    ifindex: l.ifindex,
     ifname: l.ifname,
     ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
     up: (l.flags ?? []).includes('UP'),

@@ -10,7 +10,6 @@ import { Resolver, type ResolverContainer } from '../resolver/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
 import { parseDnsServer, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
 import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, isOrphanNetns, killNetnsProcesses, type EndpointPlan } from '../netns/sandbox.js';
-import { ipJson } from '../netns/run.js';
 import { discardSpare, SpareNetns } from '../netns/spare.js';
 import { ownerTag, paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
@@ -863,7 +862,7 @@ export class Engine {
       // Netns of a container whose record is gone (lost or corrupted): its eth0's host peer carries this
       // root's owner tag, or it is empty. Looked at before the tagged links go, which takes eth0 along.
       const tag = ownerTag(this.roots);
-      const hostLinks = await ipJson<{ ifindex: number; ifalias?: string }[]>(['link', 'show']);
+      const hostLinks = await listLinks(); // one read for both loops: a link gone meanwhile is no error
       for (const ns of entries) {
         if (!ns.startsWith('dnsnet-') || ours.has(ns) || live.has(ns)) continue;
         if (await isOrphanNetns(ns, tag, hostLinks)) {
@@ -874,7 +873,7 @@ export class Engine {
       // Links carrying this root's owner tag that no record owns (a record lost or corrupted).
       const devices = new Set([...this.networks.values()].map((n) => n.device));
       const veths = new Set([...this.containers.values()].flatMap((c) => c.endpoints.map((ep) => ep.hostVeth)));
-      for (const link of await listLinks()) {
+      for (const link of hostLinks) {
         if (link.alias !== tag || devices.has(link.ifname) || veths.has(link.ifname)) continue;
         await deleteLink(link.ifname);
         removed.push(`${link.kind ?? 'link'} ${link.ifname}`);

@@ -83,11 +83,11 @@ export async function deleteNetns(name: string): Promise<void> {
  * peer of a host link carrying `ownerTag`, or it holds nothing at all (only `lo`, no process), which
  * no container of any root can be (a run names its netns while the socket helper is inside it).
  */
-export async function isOrphanNetns(name: string, ownerTag: string, hostLinks: { ifindex: number; ifalias?: string | undefined }[]): Promise<boolean> {
+export async function isOrphanNetns(name: string, ownerTag: string, hostLinks: { ifindex: number; alias?: string | undefined }[]): Promise<boolean> {
   try {
     const links = await ipJson<{ ifname: string; link_index?: number }[]>(['link', 'show'], { netns: name });
     const eth0 = links.find((l) => l.ifname === 'eth0');
-    if (eth0?.link_index !== undefined) return hostLinks.some((h) => h.ifindex === eth0.link_index && h.ifalias === ownerTag);
+    if (eth0?.link_index !== undefined) return hostLinks.some((h) => h.ifindex === eth0.link_index && h.alias === ownerTag);
     if (links.some((l) => l.ifname !== 'lo')) return false;
     return (await runIp(['netns', 'pids', name])).trim() === '';
   } catch {
