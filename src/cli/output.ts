@@ -114,7 +114,7 @@ export function humanDuration(ms: number): string {
 export function formatStatsTable(stats: StatsJson): string {
   const rows: string[][] = [];
   const walk = (prefix: string, value: unknown) => {
-    if (typeof value === 'number') rows.push([prefix, String(value)]);
+    if (typeof value === 'number' || typeof value === 'string') rows.push([prefix, String(value)]);
     else if (value !== null && typeof value === 'object') {
       for (const [key, inner] of Object.entries(value)) walk(prefix === '' ? key : `${prefix}.${key}`, inner);
     }

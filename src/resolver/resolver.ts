@@ -6,6 +6,7 @@ import { RecordStore, type ResolverContainer } from './records.js';
 import { RCODE, buildRcodeReply, handleQuery, type Transport } from './handler.js';
 import { serve, type Serving } from './transport.js';
 import { UpstreamForwarder, type ForwardResult } from './upstream.js';
+import { nativeUdp, nativeUdpUnavailable } from './native-udp.js';
 
 export const DEFAULT_UPSTREAMS = ['8.8.8.8', '8.8.4.4']; // Docker's fallback when the host has none
 export const MAX_INFLIGHT_PER_CONTAINER = 100;
@@ -18,6 +19,8 @@ export interface ResolverOptions {
   /** TCP idle timeout and connection cap per container (tests shorten these). */
   tcpIdleMs?: number;
   maxTcpConnections?: number;
+  /** false: UDP through node:dgram even when the udpbatch addon is built (tests run both paths). */
+  nativeUdp?: boolean;
 }
 
 export type ResolverRegistration = ResolverContainer & {
@@ -37,6 +40,8 @@ export interface ResolverStats {
   forwarded: number;
   upstreamFailures: number;
   dropped: number;
+  /** 'native' (udpbatch addon: recvmmsg/sendmmsg) or 'dgram' (node:dgram, when the addon is not there). */
+  udpPath: 'native' | 'dgram';
   perNetwork: Record<string, Counters>;
 }
 
@@ -58,6 +63,7 @@ export class Resolver {
   private readonly maxInflight: number;
   private readonly tcpIdleMs: number | undefined;
   private readonly maxTcp: number | undefined;
+  private readonly native: boolean;
   private hostUpstreams: string[] = DEFAULT_UPSTREAMS;
   private readonly totals = { queries: 0, local: 0, forwarded: 0, upstreamFailures: 0, dropped: 0 };
   private readonly perNetwork = new Map<string, Counters>();
@@ -66,10 +72,12 @@ export class Resolver {
 
   constructor(opts: ResolverOptions = {}) {
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
-    this.forwarder = new UpstreamForwarder(opts.upstreamTimeoutMs !== undefined ? { timeoutMs: opts.upstreamTimeoutMs } : {});
+    this.native = opts.nativeUdp !== false;
+    this.forwarder = new UpstreamForwarder({ ...(opts.upstreamTimeoutMs !== undefined ? { timeoutMs: opts.upstreamTimeoutMs } : {}), native: this.native });
     this.maxInflight = opts.maxInflightPerContainer ?? MAX_INFLIGHT_PER_CONTAINER;
     this.tcpIdleMs = opts.tcpIdleMs;
     this.maxTcp = opts.maxTcpConnections;
+    if (this.native && !nativeUdp()) this.log(`[resolver] UDP through node:dgram, one datagram per callback (slower): ${nativeUdpUnavailable()}`);
   }
 
   /** The host's resolv.conf nameservers (loopback ones too: we forward from the host netns). */
@@ -108,6 +116,7 @@ export class Resolver {
       onError: (kind, error) => this.warn(kind, `${kind} (container ${id.slice(0, 12)}): ${error instanceof Error ? error.message : String(error)}`),
       ...(this.tcpIdleMs !== undefined ? { idleMs: this.tcpIdleMs } : {}),
       ...(this.maxTcp !== undefined ? { maxConnections: this.maxTcp } : {}),
+      native: this.native,
     });
     if (old) void old.close();
   }
@@ -131,7 +140,14 @@ export class Resolver {
   stats(): ResolverStats {
     const perNetwork: Record<string, Counters> = {};
     for (const [n, c] of this.perNetwork) perNetwork[n] = { ...c };
-    return { ...this.totals, perNetwork };
+    return { ...this.totals, udpPath: this.udpPath(), perNetwork };
+  }
+
+  /** 'native' when the forwarder and every attached container's UDP socket go through the addon. */
+  private udpPath(): 'native' | 'dgram' {
+    if (this.forwarder.udpPath() !== 'native') return 'dgram';
+    for (const e of this.entries.values()) if (e.serving && e.serving.udpPath !== 'native') return 'dgram';
+    return 'native';
   }
 
   async close(): Promise<void> {
@@ -194,6 +210,8 @@ export class Resolver {
     t.forwarded++;
     for (let i = 0; i < nets.length; i++) nets[i]!.forwarded++;
     e.inflight++;
+    // The transport may lend us its receive buffer only for this call (udpbatch): keep our own copy.
+    msg = Buffer.from(msg);
     const servers = e.dns.length > 0 ? e.dns : this.hostUpstreams;
     // Callbacks, not promises: two promise reactions per forwarded query showed in the profile.
     const done = (res: ForwardResult): void => {

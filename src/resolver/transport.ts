@@ -2,6 +2,7 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import type { Transport } from './handler.js';
+import { dgramFd, nativeUdp, type NativeUdp } from './native-udp.js';
 
 /** Called once per query; must call `respond` exactly once (null = send nothing). */
 export type QueryCallback = (msg: Buffer, transport: Transport, respond: (reply: Buffer | null) => void) => void;
@@ -10,6 +11,118 @@ export type TransportError = (kind: string, error: unknown) => void;
 export interface Serving {
   close(): Promise<void>;
   tcpConnections(): number;
+  /** 'native': batched through the udpbatch addon; 'dgram': node:dgram, one datagram per callback. */
+  udpPath: 'native' | 'dgram';
+}
+
+interface UdpServing {
+  path: 'native' | 'dgram';
+  close(): Promise<void>;
+}
+
+function closeDgram(udp: dgram.Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    try {
+      udp.close(() => resolve());
+    } catch {
+      resolve(); // already closed
+    }
+  });
+}
+
+/**
+ * UDP through the udpbatch addon: the socket's fd is duplicated into the addon and the dgram socket
+ * closed; each wake-up reads up to 32 datagrams, the handler runs for each in one JS call, and the
+ * replies given synchronously leave in one sendmmsg. A query answered later (forwarded) keeps a copy of
+ * its sender's address and is sent on its own. Null when the addon is not there.
+ */
+function serveUdpNative(udp: dgram.Socket, onQuery: QueryCallback, onError: TransportError): UdpServing | null {
+  const n: NativeUdp | null = nativeUdp();
+  if (!n) return null;
+  const fd = dgramFd(udp);
+  if (fd < 0) return null;
+  const { addon, rx, meta, addrs, rxSlot, addrSlot } = n;
+  let handle: object | undefined;
+  let closed = false;
+  let slot = -1; // the datagram being handled, while its handler runs synchronously
+  const onBatch = (count: number): void => {
+    for (let i = 0; i < count; i++) {
+      const len = meta[2 * i]!;
+      if (len < 0) {
+        onError('udp-oversize', new Error(`datagram longer than ${rxSlot} bytes dropped`));
+        continue;
+      }
+      const msg = rx.subarray(i * rxSlot, i * rxSlot + len);
+      slot = i;
+      let answered = false;
+      let addr: Buffer | undefined;
+      const respond = (reply: Buffer | null): void => {
+        if (answered || !reply || closed) return;
+        answered = true;
+        try {
+          if (slot === i && !addr) addon.reply(handle!, i, reply, reply.length);
+          else if (addr) addon.sendTo(handle!, reply, reply.length, addr);
+        } catch (error) {
+          onError('udp-send', error);
+        }
+      };
+      try {
+        onQuery(msg, 'udp', respond);
+      } catch (error) {
+        onError('handler', error);
+      }
+      // Not answered yet (forwarded): keep the sender's address for the reply.
+      if (!answered) addr = Buffer.from(addrs.subarray(i * addrSlot, i * addrSlot + meta[2 * i + 1]!));
+      slot = -1;
+    }
+  };
+  try {
+    handle = addon.open(fd, onBatch);
+  } catch (error) {
+    onError('udp-socket', error);
+    return null;
+  }
+  void closeDgram(udp); // the addon holds its own duplicate of the socket
+  return {
+    path: 'native',
+    async close() {
+      if (closed) return;
+      closed = true;
+      addon.close(handle!);
+    },
+  };
+}
+
+function serveUdpDgram(udp: dgram.Socket, onQuery: QueryCallback, onError: TransportError): UdpServing {
+  skipAddressLookup(udp);
+  const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const respond = (reply: Buffer | null): void => {
+      if (!reply) return;
+      try {
+        // No send callback: with one, Node queues a tick per datagram (a third of our rate on a hot
+        // socket). A reply the kernel refuses is then lost like any UDP datagram; the client retries.
+        udp.send(reply, rinfo.port, rinfo.address);
+      } catch (error) {
+        onError('udp-send', error); // socket closed by detach while a forward was in flight
+      }
+    };
+    try {
+      onQuery(msg, 'udp', respond);
+    } catch (error) {
+      onError('handler', error);
+    }
+  };
+  const onUdpError = (error: Error): void => onError('udp-socket', error);
+  udp.on('message', onMessage);
+  udp.on('error', onUdpError);
+  return {
+    path: 'dgram',
+    async close() {
+      udp.off('message', onMessage);
+      await closeDgram(udp);
+      udp.off('error', onUdpError);
+    },
+  };
 }
 
 export const TCP_IDLE_MS = 10_000;
@@ -21,6 +134,8 @@ const EMPTY: Buffer = Buffer.alloc(0);
 export interface ServeOptions {
   idleMs?: number;
   maxConnections?: number;
+  /** false: node:dgram even when the udpbatch addon is there (tests cover both paths). */
+  native?: boolean;
   onError: TransportError;
 }
 
@@ -53,25 +168,7 @@ export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback
   const onError = opts.onError;
   const conns = new Set<net.Socket>();
 
-  skipAddressLookup(udp);
-  const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
-    const respond = (reply: Buffer | null): void => {
-      if (!reply) return;
-      try {
-        // No send callback: with one, Node queues a tick per datagram (a third of our rate on a hot
-        // socket). A reply the kernel refuses is then lost like any UDP datagram; the client retries.
-        udp.send(reply, rinfo.port, rinfo.address);
-      } catch (error) {
-        onError('udp-send', error); // socket closed by detach while a forward was in flight
-      }
-    };
-    try {
-      onQuery(msg, 'udp', respond);
-    } catch (error) {
-      onError('handler', error);
-    }
-  };
-  const onUdpError = (error: Error): void => onError('udp-socket', error);
+  const udpServing = (opts.native !== false ? serveUdpNative(udp, onQuery, onError) : null) ?? serveUdpDgram(udp, onQuery, onError);
 
   const onConnection = (sock: net.Socket): void => {
     if (conns.size >= maxConnections) {
@@ -158,32 +255,23 @@ export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback
   };
   const onTcpError = (error: Error): void => onError('tcp-socket', error);
 
-  udp.on('message', onMessage);
-  udp.on('error', onUdpError);
   tcp.on('connection', onConnection);
   tcp.on('error', onTcpError);
 
   return {
     tcpConnections: () => conns.size,
+    udpPath: udpServing.path,
     async close() {
-      udp.off('message', onMessage);
       tcp.off('connection', onConnection);
       for (const c of conns) c.destroy();
       conns.clear();
       await Promise.all([
-        new Promise<void>((resolve) => {
-          try {
-            udp.close(() => resolve());
-          } catch {
-            resolve(); // already closed
-          }
-        }),
+        udpServing.close(),
         new Promise<void>((resolve) => {
           if (!tcp.listening) return resolve();
           tcp.close(() => resolve());
         }),
       ]);
-      udp.off('error', onUdpError);
       tcp.off('error', onTcpError);
     },
   };

@@ -3,6 +3,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomFillSync } from 'node:crypto';
 import type { Transport } from './handler.js';
+import { nativeUdp, sameSockaddr, sockaddr, type NativeUdp } from './native-udp.js';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
 /** Whole forwarding budget: well inside glibc's 5 s per try, so a client always gets our SERVFAIL first. */
@@ -37,6 +38,8 @@ export interface UpstreamAddress {
   host: string;
   port: number;
   family: 4 | 6;
+  /** struct sockaddr for the udpbatch addon; absent for a scoped IPv6 address (dgram serves those). */
+  sockaddr?: Buffer;
 }
 
 /** Parse `IP`, `IP:port` or `[v6]:port`; undefined when not an address. */
@@ -55,7 +58,8 @@ export function parseUpstream(text: string): UpstreamAddress | undefined {
   }
   const family = net.isIP(host);
   if (family === 0 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  return { key: s, host, port, family: family as 4 | 6 };
+  const sa = sockaddr(host, port, family as 4 | 6);
+  return { key: s, host, port, family: family as 4 | 6, ...(sa ? { sockaddr: sa } : {}) };
 }
 
 export type AttemptOutcome = 'answer' | 'timeout' | 'servfail' | 'refused' | 'error';
@@ -70,12 +74,15 @@ export interface ForwardResult {
 interface Pending {
   host: string;
   port: number;
+  sockaddr: Buffer | undefined;
   question: Buffer; // the query's question section bytes
   resolve: (reply: Buffer | null, outcome: AttemptOutcome, detail?: string) => void;
 }
 
 interface PooledSocket {
-  socket: dgram.Socket;
+  /** A dgram socket, or a udpbatch handle (`native`) when the addon is loaded. */
+  socket?: dgram.Socket;
+  native?: object;
   pending: Map<number, Pending>;
 }
 
@@ -106,6 +113,9 @@ export class UpstreamForwarder {
   private readonly budgetMs: number;
   private readonly dead = new Map<string, number>(); // key -> dead until (ms)
   private readonly pools: Record<4 | 6, PooledSocket[]> = { 4: [], 6: [] };
+  /** dgram sockets for upstreams the addon cannot address (scoped IPv6), or for all without the addon. */
+  private readonly dgramPools: Record<4 | 6, PooledSocket[]> = { 4: [], 6: [] };
+  private readonly nat: NativeUdp | null;
   private next = 0;
   private closed = false;
   private readonly tcpConns = new Set<net.Socket>();
@@ -114,9 +124,10 @@ export class UpstreamForwarder {
   /** Replies that did not match an outstanding query (wrong ID, question, source), counted. */
   mismatched = 0;
 
-  constructor(opts: { timeoutMs?: number; budgetMs?: number } = {}) {
+  constructor(opts: { timeoutMs?: number; budgetMs?: number; native?: boolean } = {}) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     this.budgetMs = opts.budgetMs ?? Math.min(FORWARD_BUDGET_MS, this.timeoutMs * MAX_TRIES);
+    this.nat = opts.native === false ? null : nativeUdp();
   }
 
   /** Upstreams in the order they will be tried: live ones in configured order, then dead ones; at most 3. */
@@ -205,18 +216,60 @@ export class UpstreamForwarder {
   async close(): Promise<void> {
     this.closed = true;
     for (const c of this.tcpConns) c.destroy();
-    const all = [...this.pools[4], ...this.pools[6]];
+    const all = [...this.pools[4], ...this.pools[6], ...this.dgramPools[4], ...this.dgramPools[6]];
     this.pools[4] = [];
     this.pools[6] = [];
+    this.dgramPools[4] = [];
+    this.dgramPools[6] = [];
     for (const p of all) {
       for (const pend of p.pending.values()) pend.resolve(null, 'error', 'closed');
       p.pending.clear();
     }
-    await Promise.all(all.map((p) => new Promise<void>((resolve) => p.socket.close(() => resolve()))));
+    await Promise.all(
+      all.map((p) => {
+        if (p.native) {
+          this.nat!.addon.close(p.native);
+          return undefined;
+        }
+        return new Promise<void>((resolve) => p.socket!.close(() => resolve()));
+      }),
+    );
   }
 
-  private socketFor(family: 4 | 6): PooledSocket {
-    const pool = this.pools[family];
+  /** Which path serves upstream UDP: 'native' (udpbatch) or 'dgram'. */
+  udpPath(): 'native' | 'dgram' {
+    return this.nat ? 'native' : 'dgram';
+  }
+
+  private socketFor(family: 4 | 6, useNative: boolean): PooledSocket {
+    if (useNative) {
+      const pool = this.pools[family];
+      if (pool.length < UDP_POOL) {
+        const { addon, meta, addrs, rx, rxSlot, addrSlot } = this.nat!;
+        const fd = addon.socket(family);
+        const entry: PooledSocket = { pending: new Map() };
+        try {
+          entry.native = addon.open(fd, (count) => {
+            for (let i = 0; i < count; i++) {
+              const len = meta[2 * i]!;
+              if (len < 0) {
+                this.mismatched++;
+                continue;
+              }
+              // The reply outlives this callback (it is handed back to the client's side): copy it.
+              this.onNativeReply(entry, rx.subarray(i * rxSlot, i * rxSlot + len), addrs, i * addrSlot, meta[2 * i + 1]!);
+            }
+          });
+        } finally {
+          addon.closeFd(fd); // open() keeps its own duplicate
+        }
+        addon.ref(entry.native, false);
+        pool.push(entry);
+        return entry;
+      }
+      return pool[this.next++ % pool.length]!;
+    }
+    const pool = this.dgramPools[family];
     if (pool.length < UDP_POOL) {
       const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', lookup: literalLookup });
       const entry: PooledSocket = { socket, pending: new Map() };
@@ -232,6 +285,13 @@ export class UpstreamForwarder {
     return pool[this.next++ % pool.length]!;
   }
 
+  private onNativeReply(entry: PooledSocket, view: Buffer, addrs: Buffer, addrOff: number, addrLen: number): void {
+    if (view.length < 12) return void this.mismatched++;
+    const p = entry.pending.get(view.readUInt16BE(0));
+    if (!p || !p.sockaddr || !sameSockaddr(addrs, addrOff, addrLen, p.sockaddr) || !acceptable(view, p.question)) return void this.mismatched++;
+    p.resolve(Buffer.from(view), classify(view));
+  }
+
   private onReply(entry: PooledSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (msg.length < 12) return void this.mismatched++;
     const p = entry.pending.get(msg.readUInt16BE(0));
@@ -241,8 +301,9 @@ export class UpstreamForwarder {
 
   private askUdp(u: UpstreamAddress, query: Buffer, question: Buffer, timeoutMs: number, resolve: AttemptCallback): void {
     let entry: PooledSocket;
+    const useNative = this.nat !== null && u.sockaddr !== undefined;
     try {
-      entry = this.socketFor(u.family);
+      entry = this.socketFor(u.family, useNative);
     } catch (error) {
       return resolve(null, 'error', (error as Error).message);
     }
@@ -259,9 +320,15 @@ export class UpstreamForwarder {
       resolve(reply, outcome, detail);
     };
     const timer = setTimeout(() => finish(null, 'timeout'), timeoutMs);
-    entry.pending.set(id, { host: u.host, port: u.port, question, resolve: finish });
+    entry.pending.set(id, { host: u.host, port: u.port, sockaddr: u.sockaddr, question, resolve: finish });
     try {
-      entry.socket.send(query, u.port, u.host, (err) => {
+      if (entry.native) {
+        // Queued while a batch is being handled (one sendmmsg for all), else sent at once. A send the
+        // kernel refuses is noticed as a timeout, as a lost datagram would be.
+        this.nat!.addon.sendTo(entry.native, query, query.length, u.sockaddr!);
+        return;
+      }
+      entry.socket!.send(query, u.port, u.host, (err) => {
         if (err) finish(null, 'error', err.message);
       });
     } catch (error) {

@@ -1,6 +1,6 @@
 // Resolver end to end (root): sockets handed off into a throwaway netns, queried from inside with dig, getent and raw clients.
 import dnsPacket from 'dns-packet';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openResolverSockets } from '../../src/netns/resolver-sockets.js';
 import { Resolver, type ResolverRegistration } from '../../src/resolver/index.js';
 import { randomLoopback, startFakeUpstream, type FakeAnswer, type FakeUpstream } from '../helpers/fake-upstream.js';
@@ -14,11 +14,12 @@ let ns: TestNetns | undefined;
 let resolver: Resolver | undefined;
 let upstreams: FakeUpstream[] = [];
 let logs: string[] = [];
+let udpPath: 'native' | 'dgram' = 'native';
 
 beforeEach(async () => {
   logs = [];
   ns = await createTestNetns();
-  resolver = new Resolver({ log: (l) => logs.push(l), upstreamTimeoutMs: 400, tcpIdleMs: 1000 });
+  resolver = new Resolver({ log: (l) => logs.push(l), upstreamTimeoutMs: 400, tcpIdleMs: 1000, nativeUdp: udpPath === 'native' });
   // Never let a test fall back to the public defaults: no upstream unless a test sets a fake one.
   resolver.setHostUpstreams(['127.0.0.1:9']);
 });
@@ -119,7 +120,19 @@ function framed(...msgs: Buffer[]): Buffer {
 
 const q = (name: string, type = 'A', id = 1) => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: type as 'A' }] });
 
-describe('resolver in a netns', () => {
+// Every case runs on both UDP paths: the udpbatch addon (recvmmsg/sendmmsg) and node:dgram, its fallback.
+describe.each(['native', 'dgram'] as const)('resolver in a netns, UDP through %s', (path) => {
+  beforeAll(() => {
+    udpPath = path;
+  });
+
+  it('serves UDP through the path under test', async () => {
+    await start();
+    expect(data(await dig('web'))).toEqual(['10.77.0.3']);
+    expect(resolver!.stats().udpPath).toBe(path);
+    expect(logs.filter((l) => l.includes('node:dgram'))).toEqual([]);
+  });
+
   it('answers local names over UDP and TCP, keeps case, TTL 600, and getent resolves', async () => {
     await start();
     const a = await dig('WeB', 'A');
@@ -236,6 +249,47 @@ describe('resolver in a netns', () => {
     expect(r.exitCode).toBe(0);
     expect(data(await dig('web'))).toEqual(['10.77.0.3']);
     expect(resolver!.stats().dropped).toBeGreaterThan(0);
+  });
+
+  it('answers bursts from several clients, each reply to its sender with its own ID', async () => {
+    const up = await fake({});
+    resolver!.setHostUpstreams([up.address]);
+    await start();
+    // 4 sockets, 400 queries each (every 10th forwarded), 48 in flight per socket: replies must match
+    // their socket and ID, none lost, the local ones with the right address.
+    const names = ['web', 'www', 'big7', 'me', 'webhost', 'web.app', 'WeB', 'big12', 'me', 'x.fwd.test'];
+    const script = `
+      const dgram = require('dgram'); const enc = (id, name) => { const n = Buffer.concat(name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]))); const b = Buffer.alloc(12 + n.length + 5); b.writeUInt16BE(id, 0); b[2] = 1; b.writeUInt16BE(1, 4); n.copy(b, 12); b.writeUInt16BE(1, 12 + n.length + 1); b.writeUInt16BE(1, 12 + n.length + 3); return b; };
+      const names = ${JSON.stringify(names)}; const PER = 400, WINDOW = 48; let finished = 0; const result = [];
+      for (let s = 0; s < 4; s++) {
+        const sock = dgram.createSocket('udp4'); const sent = new Map(); let next = 0, got = 0, bad = 0, local = 0;
+        const send = () => { while (next < PER && sent.size < WINDOW) { const id = s * 1000 + next; sent.set(id, names[next % names.length]); sock.send(enc(id, names[next % names.length]), 53, '127.0.0.11'); next++; } };
+        sock.on('message', (m) => {
+          const id = m.readUInt16BE(0); const name = sent.get(id);
+          if (name === undefined || (m[2] & 0x80) === 0) { bad++; return; }
+          sent.delete(id); got++;
+          if (name !== 'x.fwd.test' && m.readUInt16BE(6) >= 1 && m[m.length - 4] === 10 && m[m.length - 3] === 77) local++;
+          if (got === PER) { result[s] = { got, bad, local }; sock.close(); if (++finished === 4) { console.log(JSON.stringify(result)); process.exit(0); } } else send();
+        });
+        sock.bind(0, () => send());
+      }
+      setTimeout(() => { console.log(JSON.stringify({ timeout: true, result })); process.exit(1); }, 8000);`;
+    const r = await ns!.exec([process.execPath, '-e', script]);
+    expect(String(r.stderr)).toBe('');
+    const result = JSON.parse(String(r.stdout)) as { got: number; bad: number; local: number }[];
+    expect(result).toEqual([0, 1, 2, 3].map(() => ({ got: 400, bad: 0, local: 360 })));
+    expect(up.names.length).toBe(160);
+  });
+
+  it('a datagram longer than 4096 bytes does not stop serving (the addon drops it unread)', async () => {
+    await start();
+    const big = Buffer.concat([q('web'), Buffer.alloc(6000)]);
+    const script = `const d = require('dgram').createSocket('udp4'); d.on('message', () => { console.log('answered'); });
+      d.send(Buffer.from('${big.toString('hex')}', 'hex'), 53, '127.0.0.11', () => setTimeout(() => d.close(), 500));`;
+    const r = await ns!.exec([process.execPath, '-e', script]);
+    expect(r.exitCode).toBe(0);
+    if (path === 'native') expect(String(r.stdout)).toBe('');
+    expect(data(await dig('web'))).toEqual(['10.77.0.3']);
   });
 
   it('forgets a removed container and serves the change at once', async () => {

@@ -1,7 +1,7 @@
 // Upstream forwarding on loopback (no root): order, dead memory, strict reply matching, ID restored, TCP.
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamForwarder, parseUpstream, sameQuestion } from '../../src/resolver/upstream.js';
 import { parseQuery } from '../../src/resolver/handler.js';
 import { randomLoopback, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
@@ -18,8 +18,10 @@ async function fake(answers: Parameters<typeof startFakeUpstream>[1]): Promise<F
   return u;
 }
 
+let nativePath = true;
 function forwarder(timeoutMs = 300): UpstreamForwarder {
-  const f = new UpstreamForwarder({ timeoutMs });
+  const f = new UpstreamForwarder({ timeoutMs, native: nativePath });
+  expect(f.udpPath()).toBe(nativePath ? 'native' : 'dgram');
   cleanup.push(() => f.close());
   return f;
 }
@@ -45,7 +47,12 @@ describe('parseUpstream', () => {
   });
 });
 
-describe('UpstreamForwarder', () => {
+// Both UDP paths: the udpbatch addon and node:dgram (its fallback).
+describe.each(['native', 'dgram'] as const)('UpstreamForwarder, UDP through %s', (path) => {
+  beforeAll(() => {
+    nativePath = path === 'native';
+  });
+
   it('passes the answer back verbatim but for the ID, NXDOMAIN included', async () => {
     const up = await fake({ 'a.test': '192.0.2.1' });
     const f = forwarder();
@@ -96,6 +103,19 @@ describe('UpstreamForwarder', () => {
     const r = await f.forward(q, qEnd(q), [`${ip}:${(server.address() as { port: number }).port}`], 'udp');
     expect(dnsPacket.decode(r.reply!).questions?.[0]?.name).toBe('B.TEST');
     expect(f.mismatched).toBe(2);
+  });
+
+  it('keeps many queries apart: 150 at once, each reply to its own query', async () => {
+    const up = await fake({});
+    const f = forwarder(2000);
+    const results = await Promise.all(
+      Array.from({ length: 150 }, (_, i) => {
+        const q = query(`n${i}.many.test`, 'A', { id: i });
+        return f.forward(q, qEnd(q), [up.address], 'udp').then((r) => ({ i, p: dnsPacket.decode(r.reply!) }));
+      }),
+    );
+    for (const { i, p } of results) expect({ id: p.id, name: p.questions?.[0]?.name, rcode: p.rcode }).toEqual({ id: i, name: `n${i}.many.test`, rcode: 'NXDOMAIN' });
+    expect(up.udpQueries).toBe(150);
   });
 
   it('compares questions case-insensitively', () => {

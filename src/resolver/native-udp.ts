@@ -1,0 +1,148 @@
+// Loads native/udpbatch.c (built to dist/native/udpbatch.node by scripts/build-native.mjs) and wraps it:
+// batched UDP receive/send for the resolver. Without it (not built, or DNSNET_NATIVE_UDP=0) the
+// resolver serves UDP through node:dgram, with the same behaviour and a lower rate.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type dgram from 'node:dgram';
+
+export interface UdpBatchAddon {
+  init(rx: Buffer, meta: Buffer, addrs: Buffer): void;
+  open(fd: number, onBatch: (count: number) => void): object;
+  socket(family: 4 | 6): number;
+  closeFd(fd: number): void;
+  reply(handle: object, slot: number, buf: Buffer, len: number): void;
+  sendTo(handle: object, buf: Buffer, len: number, addr: Buffer): void;
+  close(handle: object): void;
+  ref(handle: object, on: boolean): void;
+  localPort(handle: object): number;
+  stats(): { received: number; sent: number; sendFailed: number; oversize: number; batches: number };
+  constants: { batch: number; rxSlot: number; addrSlot: number; txSlot: number };
+}
+
+/** The addon plus the shared areas it fills: one receive batch at a time, read synchronously in the callback. */
+export interface NativeUdp {
+  addon: UdpBatchAddon;
+  /** Datagram `i` of a batch is rx[i * rxSlot, i * rxSlot + len(i)). */
+  rx: Buffer;
+  /** Per slot: [length or -1 when longer than rxSlot, sender address length]. */
+  meta: Int32Array;
+  /** Sender address of slot `i` (a struct sockaddr) at addrs[i * addrSlot]. */
+  addrs: Buffer;
+  batch: number;
+  rxSlot: number;
+  addrSlot: number;
+}
+
+let loaded: NativeUdp | null | undefined;
+let whyNot = '';
+
+function packageRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'native', 'udpbatch.c'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return undefined;
+}
+
+/** The addon, or null (see nativeUdpUnavailable()). Loaded once per process. */
+export function nativeUdp(): NativeUdp | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  if (process.env.DNSNET_NATIVE_UDP === '0') {
+    whyNot = 'disabled by DNSNET_NATIVE_UDP=0';
+    return null;
+  }
+  const root = packageRoot();
+  const file = root ? join(root, 'dist', 'native', 'udpbatch.node') : undefined;
+  if (!file || !existsSync(file)) {
+    whyNot = `${file ?? 'dist/native/udpbatch.node'} not built (npm run build)`;
+    return null;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(file) as UdpBatchAddon;
+    const c = addon.constants;
+    const rx = Buffer.alloc(c.batch * c.rxSlot);
+    const metaBuf = Buffer.alloc(c.batch * 8);
+    const addrs = Buffer.alloc(c.batch * c.addrSlot);
+    addon.init(rx, metaBuf, addrs);
+    const meta = new Int32Array(metaBuf.buffer, metaBuf.byteOffset, c.batch * 2);
+    loaded = { addon, rx, meta, addrs, batch: c.batch, rxSlot: c.rxSlot, addrSlot: c.addrSlot };
+  } catch (error) {
+    whyNot = `load ${file}: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return loaded;
+}
+
+/** Why nativeUdp() is null ('' when it is not). */
+export function nativeUdpUnavailable(): string {
+  nativeUdp();
+  return whyNot;
+}
+
+/** The file descriptor under a dgram socket (bound, or received over IPC), or -1. */
+export function dgramFd(udp: dgram.Socket): number {
+  try {
+    const sym = Object.getOwnPropertySymbols(udp).find((s) => s.description === 'state symbol');
+    const state = sym ? (udp as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[sym] : undefined;
+    const fd = state?.handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : -1;
+  } catch {
+    return -1;
+  }
+}
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** A struct sockaddr_in / sockaddr_in6 (Linux layout, host-order family) for an IP literal; undefined for a scoped v6 address. */
+export function sockaddr(host: string, port: number, family: 4 | 6): Buffer | undefined {
+  if (family === 4) {
+    const b = Buffer.alloc(16);
+    b.writeUInt16LE(AF_INET, 0);
+    b.writeUInt16BE(port, 2);
+    const parts = host.split('.');
+    for (let i = 0; i < 4; i++) b[4 + i] = Number(parts[i]);
+    return b;
+  }
+  if (host.includes('%')) return undefined;
+  const b = Buffer.alloc(28);
+  b.writeUInt16LE(AF_INET6, 0);
+  b.writeUInt16BE(port, 2);
+  const groups = expandV6(host);
+  if (!groups) return undefined;
+  for (let i = 0; i < 8; i++) b.writeUInt16BE(groups[i]!, 8 + 2 * i);
+  return b;
+}
+
+function expandV6(host: string): number[] | undefined {
+  let h = host;
+  const tail: number[] = [];
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+  if (v4) {
+    const p = v4[1]!.split('.').map(Number);
+    tail.push((p[0]! << 8) | p[1]!, (p[2]! << 8) | p[3]!);
+    h = h.slice(0, -v4[1]!.length);
+    if (h.endsWith(':') && !h.endsWith('::')) h = h.slice(0, -1);
+  }
+  const [head, rest] = h.split('::') as [string, string | undefined];
+  const a = head ? head.split(':').filter((x) => x !== '').map((x) => parseInt(x, 16)) : [];
+  const b = rest !== undefined && rest !== '' ? rest.split(':').filter((x) => x !== '').map((x) => parseInt(x, 16)) : [];
+  const fill = 8 - a.length - b.length - tail.length;
+  if (fill < 0 || (rest === undefined && fill !== 0)) return undefined;
+  const out = [...a, ...new Array<number>(fill).fill(0), ...b, ...tail];
+  return out.length === 8 && out.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff) ? out : undefined;
+}
+
+/** Same family, port and address (flow info and scope ignored): a received sender vs an upstream's sockaddr. */
+export function sameSockaddr(a: Buffer, aOff: number, aLen: number, b: Buffer): boolean {
+  if (aLen < 8 || a[aOff] !== b[0] || a[aOff + 1] !== b[1] || a[aOff + 2] !== b[2] || a[aOff + 3] !== b[3]) return false;
+  if (b.length === 16) return a[aOff + 4] === b[4] && a[aOff + 5] === b[5] && a[aOff + 6] === b[6] && a[aOff + 7] === b[7];
+  if (aLen < 24) return false;
+  for (let i = 8; i < 24; i++) if (a[aOff + i] !== b[i]) return false;
+  return true;
+}
