@@ -87,7 +87,7 @@ done
 ns_of() { case $1 in dnsnet) echo "$DN_NS" ;; dnsmasq) echo "/run/netns/$NS_M" ;; aardvark) echo "/run/netns/$NS_A" ;; esac; }
 
 # ---------- runs: servers interleaved within each round, so drift hits all alike ----------
-echo -e "server\tworkload\tmode\trun\tqps\tlost\tp50_us\tp99_us\tp999_us\tnoerror_pct" >"$OUT"
+echo -e "server\tworkload\tmode\trun\tqps\tlost\tp50_us\tp99_us\tp999_us\tnoerror_pct\tserver_cpu_pct\tload_cpu_pct" >"$OUT"
 for r in $(seq 1 "$RUNS"); do
   for w in $WORKLOADS; do
     for s in $SERVERS; do
@@ -95,7 +95,7 @@ for r in $(seq 1 "$RUNS"); do
       high=$(perf "$(ns_of "$s")" 127.0.0.11 "$Q/$w" "$HIGH_SECS" "$HIGH_C" "$HIGH_Q")
       echo -e "$s\t$w\tc1\t$r\t${lat// /\\t}" >>"$OUT"
       echo -e "$s\t$w\tc$HIGH_Q\t$r\t${high// /\\t}" >>"$OUT"
-      log "run $r $w $s: c1 [$lat]  c$HIGH_Q [$high]   (qps lost p50 p99 p99.9 noerror%)"
+      log "run $r $w $s: c1 [$lat]  c$HIGH_Q [$high]   (qps lost p50 p99 p99.9 noerror% [c64: server-core busy% load-core busy%])"
     done
   done
 done

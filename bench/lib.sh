@@ -8,7 +8,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
-CLI=${DNSNET_CLI:-"$REPO/dist/cli/main.js"}
+CLI=${DNSNET_CLI:-"$REPO/dist/cli/dnsnet.cjs"}
 NODE=${NODE:-$(command -v node)}
 AARDVARK=${AARDVARK:-/usr/lib/podman/aardvark-dns}
 SERVER_CPU=${SERVER_CPU:-0} # the server under test (dnsnet's daemon, dnsmasq, aardvark-dns)
@@ -391,6 +391,8 @@ wait_quiet() {
 # The c=1 latency probe (dnsperf at -q 1 sleeps between queries): compiled once per run.
 DNSPING="$WORK/dnsping"
 gcc -O2 -o "$DNSPING" "$BENCH_DIR/dnsping.c"
+WAITNAME="$WORK/waitname"
+gcc -O2 -o "$WAITNAME" "$BENCH_DIR/waitname.c"
 
 # ping1 NETNS_PATH SERVER QUERYFILE SECONDS -> "qps lost p50_us p99_us p999_us noerror_pct" (one query in flight)
 ping1() {
@@ -408,7 +410,10 @@ perf() {
   wait_quiet
   out="$WORK/perf.$RANDOM.txt"
   sorted="$out.sorted"
+  local before after
+  before=$(cpu_ticks)
   nsenter --net="$nsp" taskset -c "$LOAD_CPU" dnsperf -s "$server" -d "$qf" -l "$secs" -c "$clients" -q "$outst" -t 2 >"$out" 2>&1 || true
+  after=$(cpu_ticks)
   local qps lost lost2 ok n p50 p99 p999
   qps=$(awk '/Queries per second:/{print $4}' "$out")
   lost=$(awk '/Queries lost:/{print $3}' "$out")
@@ -422,8 +427,19 @@ perf() {
     p99=$(sed -n "$(( (n * 99 + 99) / 100 ))p" "$sorted")
     p999=$(sed -n "$(( (n * 999 + 999) / 1000 ))p" "$sorted")
   else p50=0 p99=0 p999=0; fi
-  echo "${qps:-0} $(( ${lost:-0} + ${lost2:-0} )) ${p50:-0} ${p99:-0} ${p999:-0} $(awk -v o="$ok" -v n="$n" 'BEGIN{printf "%.2f", n ? 100*o/n : 0}')"
+  echo "${qps:-0} $(( ${lost:-0} + ${lost2:-0} )) ${p50:-0} ${p99:-0} ${p999:-0} $(awk -v o="$ok" -v n="$n" 'BEGIN{printf "%.2f", n ? 100*o/n : 0}') $(busy_pct "$before" "$after")"
   rm -f "$out" "$sorted"
+}
+
+# "busy idle" jiffies of SERVER_CPU then LOAD_CPU, from /proc/stat (idle = idle + iowait).
+cpu_ticks() {
+  awk -v s="cpu$SERVER_CPU" -v l="cpu$LOAD_CPU" '$1==s{sb=$2+$3+$4+$7+$8+$9; si=$5+$6} $1==l{lb=$2+$3+$4+$7+$8+$9; li=$5+$6} END{print sb, si, lb, li}' /proc/stat
+}
+# busy_pct BEFORE AFTER -> "server_core_busy_pct load_core_busy_pct" over the interval: tells whether the
+# server or the load generator ran out of CPU (a server below ~95 % was not the limit).
+busy_pct() {
+  awk -v b="$1" -v a="$2" 'BEGIN{split(b,x," "); split(a,y," "); sb=y[1]-x[1]; si=y[2]-x[2]; lb=y[3]-x[3]; li=y[4]-x[4];
+    printf "%.0f %.0f", (sb+si) ? 100*sb/(sb+si) : 0, (lb+li) ? 100*lb/(lb+li) : 0}'
 }
 
 # med_range VALUES... -> "median (min-max)"; med VALUES... -> median

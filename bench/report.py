@@ -37,8 +37,9 @@ def dns_table(path):
     peers = [s for s in servers if s != "dnsnet"]
     data = defaultdict(list)
     for r in rows:
-        for k in ("qps", "lost", "p50_us", "p99_us", "p999_us", "noerror_pct"):
-            data[(r["server"], r["workload"], r["mode"], k)].append(float(r[k]))
+        for k in ("qps", "lost", "p50_us", "p99_us", "p999_us", "noerror_pct", "server_cpu_pct", "load_cpu_pct"):
+            if r.get(k) not in (None, ""):
+                data[(r["server"], r["workload"], r["mode"], k)].append(float(r[k]))
     modes = list(dict.fromkeys(r["mode"] for r in rows))
     high = [m for m in modes if m != "c1"][0]
     metrics = [
@@ -48,6 +49,8 @@ def dns_table(path):
         (high, "qps", f"throughput at {high} (queries/s)", True),
         (high, "p99_us", f"latency p99 at {high} (µs)", False),
         (high, "lost", f"lost at {high} (queries)", False),
+        (high, "server_cpu_pct", f"server core busy at {high} (%)", None),
+        (high, "load_cpu_pct", f"load core busy at {high} (%)", None),
     ]
     out = []
     head = ["workload", "metric"] + servers + [f"dnsnet / {p}" for p in peers]
@@ -59,10 +62,12 @@ def dns_table(path):
             ratios = []
             for p in peers:
                 a, b = vals.get("dnsnet"), vals[p]
-                if a and b and statistics.median(b) > 0:
+                if higher is not None and a and b and statistics.median(b) > 0:
                     ratios.append(f"{statistics.median(a) / statistics.median(b):.2f}x")
                 else:
                     ratios.append("-")
+            if not any(vals.values()):
+                continue  # a column older TSVs do not have
             out.append("| " + " | ".join([w, label] + [cell(vals[s]) for s in servers] + ratios) + " |")
     ok = {s: min(min(data[(s, w, m, "noerror_pct")] or [100]) for w in dict.fromkeys(r["workload"] for r in rows) for m in modes) for s in servers}
     out.append("")

@@ -1,29 +1,26 @@
-// Build step after tsc: dist/cli/main.js becomes one file holding the CLI and commander, so a `dnsnet`
-// command pays for one module instead of ~15 (Node 20's ESM loader resolves, reads and links each,
-// and commander is CommonJS behind an ESM wrapper). Measured: `dnsnet version` 182 -> 132 ms median
-// wall (40 interleaved runs). The daemon and demo stay separate files, imported only by `dnsnet daemon`
-// / `dnsnet demo`; errors.js stays external so DnsnetError is one class on both sides.
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+// Build step after tsc: the `dnsnet` command becomes one CommonJS file, dist/cli/dnsnet.cjs, holding the
+// CLI, errors.ts and commander. Why CommonJS: Node 20 starts a CommonJS entry without its ES module
+// loader, and `require` of a built-in costs nothing for those Node has loaded already, where `import`
+// builds a module facade per built-in (node:fs alone ~6 ms here). Measured: see bench/RESULTS.md.
+// The daemon and demo stay ES modules under dist/, loaded with import() only by `dnsnet daemon` /
+// `dnsnet demo`; DnsnetError is recognised across both copies (src/errors.ts).
+import { mkdtemp, rename, rm, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rolldown } from 'rolldown';
 
 const main = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const errors = fileURLToPath(new URL('../dist/errors.js', import.meta.url));
-// Written under the same file name in a temp dir, so the sourceMappingURL comment names main.js.map.
+const out = fileURLToPath(new URL('../dist/cli/dnsnet.cjs', import.meta.url));
+// Written under the same file name in a temp dir, so the sourceMappingURL comment names dnsnet.cjs.map.
 const tmpDir = await mkdtemp(path.join(path.dirname(main), '.bundle-'));
 
 try {
-  const bundle = await rolldown({
-    input: main,
-    platform: 'node',
-    external: (id, importer) => id === errors || (importer !== undefined && id.endsWith('/errors.js')),
-    logLevel: 'warn',
-  });
-  await bundle.write({ file: path.join(tmpDir, 'main.js'), format: 'esm', sourcemap: true });
+  const bundle = await rolldown({ input: main, platform: 'node', logLevel: 'warn' });
+  await bundle.write({ file: path.join(tmpDir, 'dnsnet.cjs'), format: 'cjs', sourcemap: true });
   await bundle.close();
-  await rename(path.join(tmpDir, 'main.js'), main);
-  await rename(path.join(tmpDir, 'main.js.map'), `${main}.map`);
+  await rename(path.join(tmpDir, 'dnsnet.cjs'), out);
+  await rename(path.join(tmpDir, 'dnsnet.cjs.map'), `${out}.map`);
+  await chmod(out, 0o755);
 } finally {
   await rm(tmpDir, { recursive: true, force: true });
 }

@@ -18,4 +18,4 @@ fi
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
 npm link --no-audit --no-fund --loglevel=error >/dev/null
-echo "setup: dnsnet $(node dist/cli/main.js version 2>/dev/null | awk '{print $2}') installed as $(command -v dnsnet)"
+echo "setup: dnsnet $(node dist/cli/dnsnet.cjs version 2>/dev/null | awk '{print $2}') installed as $(command -v dnsnet)"

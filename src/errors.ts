@@ -8,6 +8,11 @@ export type ErrorCode =
   | 'kernel' // ip / nft / mount failed
   | 'internal'; // a bug or an unexpected state
 
+// The `dnsnet` command is one CommonJS bundle with its own copy of this class, while `dnsnet daemon` and
+// `dnsnet demo` load the ES modules (with this file) into the same process: instanceof goes by a
+// registry-wide symbol, so an error from either copy is a DnsnetError to both.
+const BRAND = Symbol.for('dnsnet.DnsnetError');
+
 export class DnsnetError extends Error {
   readonly code: ErrorCode;
 
@@ -15,6 +20,11 @@ export class DnsnetError extends Error {
     super(message, options);
     this.name = 'DnsnetError';
     this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 }
 

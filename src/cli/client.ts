@@ -1,5 +1,6 @@
 // The daemon's API client: HTTP+JSON over the unix socket, starting the daemon on demand.
-import http from 'node:http';
+import type http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import type { ApiError } from '../daemon/api-types.js';
 import { DnsnetError, type ErrorCode } from '../errors.js';
@@ -52,9 +53,9 @@ export class Client {
   }
 
   async request<T>(method: string, route: string, body?: unknown): Promise<T> {
-    const res = await this.open(method, route, body);
-    const text = await readBody(res);
-    if ((res.statusCode ?? 500) >= 400) throw apiError(method, route, res.statusCode, text);
+    const res = await this.withDaemon(() => exchange(this.paths.socket, method, route, body));
+    const text = res.body;
+    if (res.status >= 400) throw apiError(method, route, res.status, text);
     if (text.trim() === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
@@ -65,7 +66,7 @@ export class Client {
 
   /** A streaming GET (logs): copies the body to `out` until the daemon ends it. */
   async stream(route: string, out: NodeJS.WritableStream): Promise<void> {
-    const res = await this.open('GET', route);
+    const res = await this.withDaemon(() => send(this.paths.socket, 'GET', route));
     if ((res.statusCode ?? 500) >= 400) throw apiError('GET', route, res.statusCode, await readBody(res));
     await new Promise<void>((resolve, reject) => {
       res.on('error', reject);
@@ -74,9 +75,10 @@ export class Client {
     });
   }
 
-  private async open(method: string, route: string, body?: unknown): Promise<http.IncomingMessage> {
+  /** Run `attempt`; when no daemon is there, start one (once) and run it again. */
+  private async withDaemon<R>(attempt: () => Promise<R>): Promise<R> {
     try {
-      return await send(this.paths.socket, method, route, body);
+      return await attempt();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (!NO_DAEMON.has(code) || !this.options.daemon) throw connectError(this.paths.socket, error);
@@ -90,7 +92,7 @@ export class Client {
         throw startError;
       }
       try {
-        return await send(this.paths.socket, method, route, body);
+        return await attempt();
       } catch (retryError) {
         throw connectError(this.paths.socket, retryError);
       }
@@ -101,15 +103,97 @@ export class Client {
 /** True when a daemon answers GET /_ping on `socket`. */
 export async function ping(socket: string): Promise<boolean> {
   try {
-    const res = await send(socket, 'GET', '/_ping');
-    await readBody(res);
-    return res.statusCode === 200;
+    return (await exchange(socket, 'GET', '/_ping')).status === 200;
   } catch {
     return false;
   }
 }
 
-function send(socket: string, method: string, route: string, body?: unknown): Promise<http.IncomingMessage> {
+export interface RawResponse {
+  status: number;
+  body: string;
+}
+
+/**
+ * One request, one response, on a fresh connection (`Connection: close`), without node:http: loading
+ * node:http and its agent costs every `dnsnet` command a few ms, and a CLI command needs only this.
+ * The response is read to the end of the connection, then parsed: status line, headers, and a body
+ * framed by Content-Length or chunked encoding (or the rest of the stream). Streams (`logs -f`) use
+ * node:http (`send`).
+ */
+export function exchange(socket: string, method: string, route: string, body?: unknown): Promise<RawResponse> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  const head =
+    `${method} ${route} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n` +
+    (payload ? `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n` : '') +
+    '\r\n';
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const fail = (error: Error): void => {
+      if (settled) return;
+      settled = true;
+      sock.destroy();
+      reject(error);
+    };
+    const sock = net.connect(socket);
+    sock.on('connect', () => {
+      sock.write(head);
+      if (payload) sock.write(payload);
+    });
+    sock.on('data', (chunk: Buffer) => chunks.push(chunk));
+    sock.on('error', fail);
+    sock.on('end', () => {
+      if (settled) return;
+      settled = true;
+      sock.destroy();
+      try {
+        resolve(parseResponse(Buffer.concat(chunks)));
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
+}
+
+/** Parse a whole HTTP/1.1 response (exported for tests). */
+export function parseResponse(raw: Buffer): RawResponse {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end < 0) throw new DnsnetError('internal', 'daemon closed the connection before a whole response');
+  const lines = raw.subarray(0, end).toString('latin1').split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+  if (!status) throw new DnsnetError('internal', `daemon answered something that is not HTTP: ${JSON.stringify((lines[0] ?? '').slice(0, 60))}`);
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  let body = raw.subarray(end + 4);
+  if (/\bchunked\b/i.test(headers.get('transfer-encoding') ?? '')) body = dechunk(body);
+  else if (headers.has('content-length')) {
+    const len = Number(headers.get('content-length'));
+    if (!Number.isInteger(len) || len < 0 || len > body.length) throw new DnsnetError('internal', 'daemon response shorter than its Content-Length');
+    body = body.subarray(0, len);
+  }
+  return { status: Number(status[1]), body: body.toString('utf8') };
+}
+
+function dechunk(data: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let off = 0;
+  for (;;) {
+    const eol = data.indexOf('\r\n', off);
+    if (eol < 0) throw new DnsnetError('internal', 'daemon response: broken chunked encoding');
+    const size = parseInt(data.subarray(off, eol).toString('latin1').split(';')[0]!.trim(), 16);
+    if (!Number.isInteger(size) || size < 0 || eol + 2 + size > data.length) throw new DnsnetError('internal', 'daemon response: broken chunked encoding');
+    if (size === 0) return Buffer.concat(parts);
+    parts.push(data.subarray(eol + 2, eol + 2 + size));
+    off = eol + 2 + size + 2;
+  }
+}
+
+async function send(socket: string, method: string, route: string, body?: unknown): Promise<http.IncomingMessage> {
+  const { default: http } = await import('node:http');
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(

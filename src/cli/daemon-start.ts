@@ -1,5 +1,5 @@
 // Starting the daemon on demand: spawn `dnsnet daemon` detached, logging to <run>/daemon.log, and wait for /_ping.
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DnsnetError } from '../errors.js';
@@ -38,6 +38,8 @@ export async function startDaemon(paths: ClientPaths, entry: DaemonEntry, ping: 
   const logStart = fs.fstatSync(log).size;
   let exited: { how: string; at: number } | undefined;
   try {
+    // node:child_process only when a daemon has to be started (not on every command).
+    const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...entry.execArgv, entry.script, 'daemon'], {
       // The daemon titles itself `dnsnet daemon ROOT`, but a title never grows past the original argv
       // (a long root was cut short): start it with that text as argv[0], so the title fits.

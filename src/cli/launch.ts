@@ -1,5 +1,6 @@
 // Running a Launch from the daemon with the user's terminal attached: signals, exit status, 125 when it cannot start.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import type { Launch } from '../daemon/api-types.js';
 import { DnsnetError, wrapError } from '../errors.js';
@@ -19,6 +20,8 @@ export interface LaunchHooks {
 export async function runLaunch(launch: Launch, hooks: LaunchHooks = {}): Promise<number> {
   const [file, ...args] = launch.argv;
   if (file === undefined) throw new DnsnetError('internal', 'start container process: the daemon sent an empty command');
+  // node:child_process only for a foreground run or exec, not on every command.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   const child = spawn(file, args, { env: launch.env, stdio: 'inherit' });
   const exit = new Promise<number>((resolve) => {
     child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal)));

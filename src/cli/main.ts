@@ -32,4 +32,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-process.exitCode = await runCli(process.argv.slice(2));
+// No top-level await: this file is bundled to CommonJS (scripts/bundle-cli.mjs).
+void runCli(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

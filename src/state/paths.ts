@@ -1,5 +1,5 @@
 // Where dnsnet keeps things: roots from the environment (so tests run hermetically), paths derived from them.
-import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
 export interface Roots {
@@ -23,15 +23,21 @@ export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env): Roots {
   };
 }
 
+// node:crypto is loaded when first needed: every `dnsnet` command imports this file, few hash a root.
+const load = createRequire(import.meta.url);
+function sha256hex(text: string): string {
+  return (load('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(text).digest('hex');
+}
+
 /** `dnsnet0` for the default root; another root gets its own name, so two roots never share one. */
 export function defaultBridgeFor(stateRoot: string): string {
   if (stateRoot === DEFAULT_STATE_ROOT) return 'dnsnet0';
-  return `dnsnet${crypto.createHash('sha256').update(stateRoot).digest('hex').slice(0, 8)}`;
+  return `dnsnet${sha256hex(stateRoot).slice(0, 8)}`;
 }
 
 /** Written as the alias of every link a root makes: tells its orphans from another root's objects. */
 export function ownerTag(r: Roots): string {
-  return `dnsnet:${crypto.createHash('sha256').update(r.stateRoot).digest('hex').slice(0, 8)}`;
+  return `dnsnet:${sha256hex(r.stateRoot).slice(0, 8)}`;
 }
 
 export const paths = {

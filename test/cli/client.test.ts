@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { apiError, Client, clientPathsFromEnv } from '../../src/cli/client.js';
+import { apiError, Client, clientPathsFromEnv, parseResponse } from '../../src/cli/client.js';
 import { DAEMON_NODE_FLAGS, startDaemon } from '../../src/cli/daemon-start.js';
 import { DnsnetError } from '../../src/errors.js';
 import { json, startFakeDaemon, tempRunDir, type FakeDaemon } from './fake-daemon.js';
@@ -128,5 +128,28 @@ http.createServer((req, res) => {
     await expect(startDaemon(paths, { script, execArgv: [] }, async () => false, timing)).rejects.toThrow(
       `start daemon: no answer on ${paths.socket} after 0 s (see ${paths.daemonLog})`,
     );
+  });
+});
+
+describe('parseResponse (the raw HTTP client behind every request)', () => {
+  const raw = (text: string) => Buffer.from(text, 'latin1');
+
+  it('reads a Content-Length body and ignores anything after it', () => {
+    expect(parseResponse(raw('HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a":1}junk'))).toEqual({ status: 201, body: '{"a":1}' });
+  });
+
+  it('decodes a chunked body, chunk extensions included', () => {
+    expect(parseResponse(raw('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=1\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n'))).toEqual({ status: 200, body: '{"a":1}' });
+  });
+
+  it('takes the rest of the stream when neither is given, and keeps UTF-8 whole', () => {
+    expect(parseResponse(Buffer.concat([raw('HTTP/1.0 404 Not Found\r\nConnection: close\r\n\r\n'), Buffer.from('{"message":"nö"}')]))).toEqual({ status: 404, body: '{"message":"nö"}' });
+  });
+
+  it('refuses a cut response, a short body, broken chunks and non-HTTP', () => {
+    expect(() => parseResponse(raw('HTTP/1.1 200 OK\r\nContent-Length: 2'))).toThrow(/before a whole response/);
+    expect(() => parseResponse(raw('HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{}'))).toThrow(/shorter than its Content-Length/);
+    expect(() => parseResponse(raw('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'))).toThrow(/chunked/);
+    expect(() => parseResponse(raw('SSH-2.0-OpenSSH\r\n\r\n'))).toThrow(/not HTTP/);
   });
 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tableName } from '../../src/bridge/index.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/cli/dnsnet.cjs', import.meta.url));
 
 export interface DnsnetEnv {
   dir: string;
