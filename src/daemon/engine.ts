@@ -476,6 +476,7 @@ export class Engine {
           paths.netnsName(c.id),
           spare.helper.pid,
           c.endpoints.map((ep, i) => this.endpointPlan(c, ep, i === 0)),
+          spare.ip,
         ),
       ]);
       if (kernel.status === 'rejected') throw kernel.reason;

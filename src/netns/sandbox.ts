@@ -2,7 +2,7 @@
 // argv that starts a process inside it (net ns joined; new mount and UTS ns; /etc files bind-mounted).
 import fs from 'node:fs/promises';
 import { DnsnetError, wrapError } from '../errors.js';
-import { ipJson, runIp, runIpBatch } from './run.js';
+import { ipJson, runIp, runIpBatch, type PreparedIpBatch } from './run.js';
 
 export interface EndpointPlan {
   netns: string; // netns name
@@ -101,11 +101,17 @@ export async function isOrphanNetns(name: string, ownerTag: string, hostLinks: {
  * then `lo` and its addresses inside. On failure the veth pairs made here are removed again; the
  * netns, if it got its name, is the caller's to delete.
  */
-export async function attachNetnsWithEndpoints(name: string, pid: number, plans: EndpointPlan[]): Promise<void> {
+export async function attachNetnsWithEndpoints(
+  name: string,
+  pid: number,
+  plans: EndpointPlan[],
+  prepared?: { host: PreparedIpBatch; inner: PreparedIpBatch },
+): Promise<void> {
   const [first, ...rest] = plans;
   try {
-    await runIpBatch([`netns attach ${name} ${pid}`, ...(first ? hostEndpointBatch(first) : [])]);
-    await runIpBatch(first ? innerEndpointBatch(first, true) : ['link set lo up'], { netns: name });
+    await runIpBatch([`netns attach ${name} ${pid}`, ...(first ? hostEndpointBatch(first) : [])], prepared ? { prepared: prepared.host } : {});
+    // `prepared.inner` was started in the netns of `pid`, which the line above named `name`.
+    await runIpBatch(first ? innerEndpointBatch(first, true) : ['link set lo up'], { netns: name, ...(prepared ? { prepared: prepared.inner } : {}) });
   } catch (error) {
     if (first) await deleteLink(first.hostVeth).catch(() => undefined);
     throw wrapError(first ? `attach ${first.ifname} to ${first.bridge}` : `create netns ${name}`, error, 'kernel');

@@ -7,12 +7,15 @@
 // from then on the netns outlives the helper, which is told to exit.
 import { DnsnetError } from '../errors.js';
 import { closeResolverSockets, startSpareHelper, type ResolverSockets, type SocketHelper } from './resolver-sockets.js';
+import { PreparedIpBatch } from './run.js';
 
 export interface Spare {
   /** Alive until discarded: its pid names the netns (`ip netns attach NAME PID`). */
   helper: SocketHelper;
   /** UDP and TCP 127.0.0.11:53 inside that netns, owned by this process. */
   sockets: ResolverSockets;
+  /** `ip -batch -` processes already started for the run's two batches: host side, and inside this netns. */
+  ip?: { host: PreparedIpBatch; inner: PreparedIpBatch };
 }
 
 export class SpareNetns {
@@ -22,6 +25,8 @@ export class SpareNetns {
   constructor(
     private readonly start: () => SocketHelper = startSpareHelper,
     private readonly timeoutMs = 5000,
+    /** Start the run's `ip -batch` processes with the spare (off in unit tests with fake helpers). */
+    private readonly prepareIp = true,
   ) {}
 
   /** Prepare a spare unless one is on its way (at boot, and after each run that took one). */
@@ -66,7 +71,9 @@ export class SpareNetns {
         closeResolverSockets(sockets);
         throw new DnsnetError('internal', 'prepare a spare netns: the daemon is shutting down');
       }
-      return { helper, sockets };
+      const spare: Spare = { helper, sockets };
+      if (this.prepareIp && helper.pid > 0) spare.ip = { host: new PreparedIpBatch(), inner: new PreparedIpBatch(helper.pid) };
+      return spare;
     } catch (error) {
       helper.discard();
       throw error;
@@ -75,6 +82,8 @@ export class SpareNetns {
 }
 
 export function discardSpare(s: Spare, keepSockets = false): void {
+  s.ip?.host.discard();
+  s.ip?.inner.discard();
   s.helper.discard();
   if (!keepSockets) closeResolverSockets(s.sockets);
 }

@@ -42,6 +42,8 @@ export interface ResolverStats {
   dropped: number;
   /** 'native' (udpbatch addon: recvmmsg/sendmmsg) or 'dgram' (node:dgram, when the addon is not there). */
   udpPath: 'native' | 'dgram';
+  /** The addon's own counters (all sockets of this process), when it is loaded. */
+  udpNative?: { received: number; sent: number; sendFailed: number; oversize: number; batches: number };
   perNetwork: Record<string, Counters>;
 }
 
@@ -140,7 +142,8 @@ export class Resolver {
   stats(): ResolverStats {
     const perNetwork: Record<string, Counters> = {};
     for (const [n, c] of this.perNetwork) perNetwork[n] = { ...c };
-    return { ...this.totals, udpPath: this.udpPath(), perNetwork };
+    const n = this.native ? nativeUdp() : null;
+    return { ...this.totals, udpPath: this.udpPath(), ...(n ? { udpNative: n.addon.stats() } : {}), perNetwork };
   }
 
   /** 'native' when the forwarder and every attached container's UDP socket go through the addon. */

@@ -32,7 +32,7 @@ function fakeHelpers(outcomes: ('ok' | 'fail')[]) {
 describe('SpareNetns', () => {
   it('prepares one spare (lo up, sockets kept, helper kept) and hands it to the next take', async () => {
     const f = fakeHelpers(['ok']);
-    const pool = new SpareNetns(f.start);
+    const pool = new SpareNetns(f.start, 5000, false);
     pool.refill();
     pool.refill(); // one on its way is enough
     expect(f.made).toHaveLength(1);
@@ -44,13 +44,13 @@ describe('SpareNetns', () => {
 
   it('prepares one on the spot when none waits', async () => {
     const f = fakeHelpers(['ok']);
-    const s = await new SpareNetns(f.start).take();
+    const s = await new SpareNetns(f.start, 5000, false).take();
     expect(s.helper.pid).toBe(1000);
   });
 
   it('replaces a spare whose helper died (its netns can no longer be named), closing its sockets', async () => {
     const f = fakeHelpers(['ok', 'ok']);
-    const pool = new SpareNetns(f.start);
+    const pool = new SpareNetns(f.start, 5000, false);
     pool.refill();
     await new Promise((r) => setTimeout(r, 0));
     f.made[0]!.alive = false;
@@ -61,13 +61,13 @@ describe('SpareNetns', () => {
 
   it('tries once more after a failed spare, and reports the second failure', async () => {
     const ok = fakeHelpers(['fail', 'ok']);
-    const pool = new SpareNetns(ok.start);
+    const pool = new SpareNetns(ok.start, 5000, false);
     pool.refill();
     expect((await pool.take()).helper.pid).toBe(1001);
     expect(ok.made[0]!.discarded).toBe(true);
 
     const bad = fakeHelpers(['fail', 'fail']);
-    const pool2 = new SpareNetns(bad.start);
+    const pool2 = new SpareNetns(bad.start, 5000, false);
     pool2.refill();
     await expect(pool2.take()).rejects.toThrow('helper 1001 failed');
     expect(bad.made.every((m) => m.discarded)).toBe(true);
@@ -75,7 +75,7 @@ describe('SpareNetns', () => {
 
   it('close discards the waiting spare and refuses later takes', async () => {
     const f = fakeHelpers(['ok']);
-    const pool = new SpareNetns(f.start);
+    const pool = new SpareNetns(f.start, 5000, false);
     pool.refill();
     await new Promise((r) => setTimeout(r, 0));
     pool.close();
