@@ -3,8 +3,9 @@
 // Node 20's dgram costs one JS callback, one Buffer and one send request per datagram, and no
 // recvmmsg/sendmmsg: measured here, a bare dgram echo server tops out below what dnsmasq answers
 // (bench/RESULTS.md). This addon reads up to BATCH datagrams per wake-up into one shared receive area,
-// calls JS once per batch, queues the replies JS gives it during that call and sends them with one
-// sendmmsg when the call returns. Everything runs on the main thread, so the shared areas need no locks.
+// calls JS once per batch, queues the replies JS gives it during that call and sends them, one
+// sendmmsg per socket, once the event loop has handled every socket that was ready (a uv_check
+// handle). Everything runs on the main thread, so the shared areas need no locks.
 //
 // JS side: src/resolver/native-udp.ts (the only caller). N-API only, so one build serves every Node >= 20.
 #define _GNU_SOURCE
@@ -108,42 +109,56 @@ static void send_now(handle_t *h, const void *data, size_t len, const struct soc
   else stat_tx++;
 }
 
+static uv_check_t flush_check; // runs once the loop has handled all ready sockets: one flush for all of them
+static int flush_check_ready, flush_check_active;
+
+// Send every queued reply: one sendmmsg per socket (entries for one socket need not be adjacent: the
+// forwarder spreads queries over several upstream sockets).
 static void flush(void) {
-  struct mmsghdr msgs[TX_MAX];
-  struct iovec iov[TX_MAX];
-  int i = 0;
-  while (i < tx_count) {
+  static struct mmsghdr msgs[TX_MAX];
+  static struct iovec iov[TX_MAX];
+  static unsigned char done_flag[TX_MAX];
+  memset(done_flag, 0, (size_t)tx_count);
+  for (int i = 0; i < tx_count; i++) {
+    if (done_flag[i]) continue;
     handle_t *h = tx[i].h;
-    int j = i;
-    for (; j < tx_count && tx[j].h == h; j++) {
-      int k = j - i;
-      iov[k].iov_base = tx_area + (size_t)j * TX_SLOT;
-      iov[k].iov_len = (size_t)tx[j].len;
-      memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
-      msgs[k].msg_hdr.msg_name = &tx[j].addr;
-      msgs[k].msg_hdr.msg_namelen = tx[j].addrlen;
-      msgs[k].msg_hdr.msg_iov = &iov[k];
-      msgs[k].msg_hdr.msg_iovlen = 1;
+    int n = 0;
+    for (int j = i; j < tx_count; j++) {
+      if (done_flag[j] || tx[j].h != h) continue;
+      done_flag[j] = 1;
+      iov[n].iov_base = tx_area + (size_t)j * TX_SLOT;
+      iov[n].iov_len = (size_t)tx[j].len;
+      memset(&msgs[n].msg_hdr, 0, sizeof msgs[n].msg_hdr);
+      msgs[n].msg_hdr.msg_name = &tx[j].addr;
+      msgs[n].msg_hdr.msg_namelen = tx[j].addrlen;
+      msgs[n].msg_hdr.msg_iov = &iov[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+      n++;
     }
-    int n = j - i, done = 0;
-    if (!h->closed) {
-      while (done < n) {
-        int r = sendmmsg(h->fd, msgs + done, (unsigned)(n - done), MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (r < 0) {
-          if (errno == EINTR) continue;
-          done++; // this datagram failed: count it lost, go on with the rest
-          stat_tx_dropped++;
-          continue;
-        }
-        done += r;
-        stat_tx += (uint64_t)r;
-      }
-    } else {
+    if (h->closed) {
       stat_tx_dropped += (uint64_t)n;
+      continue;
     }
-    i = j;
+    int sent = 0;
+    while (sent < n) {
+      int r = sendmmsg(h->fd, msgs + sent, (unsigned)(n - sent), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        sent++; // this datagram failed: count it lost, go on with the rest
+        stat_tx_dropped++;
+        continue;
+      }
+      sent += r;
+      stat_tx += (uint64_t)r;
+    }
   }
   tx_count = 0;
+}
+
+static void on_flush_check(uv_check_t *c) {
+  flush();
+  uv_check_stop(c);
+  flush_check_active = 0;
 }
 
 static void queue_or_send(handle_t *h, const void *data, size_t len, const struct sockaddr *addr, socklen_t addrlen) {
@@ -151,11 +166,15 @@ static void queue_or_send(handle_t *h, const void *data, size_t len, const struc
     stat_tx_dropped++;
     return;
   }
-  if (batch_depth == 0 || len > TX_SLOT) {
+  if (batch_depth == 0 || len > TX_SLOT || !flush_check_ready) {
     send_now(h, data, len, addr, addrlen);
     return;
   }
   if (tx_count == TX_MAX) flush();
+  if (!flush_check_active) {
+    uv_check_start(&flush_check, on_flush_check);
+    flush_check_active = 1;
+  }
   tx_entry_t *e = &tx[tx_count];
   memcpy(tx_area + (size_t)tx_count * TX_SLOT, data, len);
   e->h = h;
@@ -184,6 +203,22 @@ static void close_handle(handle_t *h) {
   h->callback = NULL;
   if (h->async) napi_async_destroy(h->env, h->async);
   h->async = NULL;
+  // Entries queued for it are sent now: its struct may be freed before the next flush.
+  if (tx_count > 0) {
+    int keep = 0;
+    for (int i = 0; i < tx_count; i++) {
+      if (tx[i].h == h) {
+        stat_tx_dropped++;
+        continue;
+      }
+      if (keep != i) {
+        tx[keep] = tx[i];
+        memmove(tx_area + (size_t)keep * TX_SLOT, tx_area + (size_t)i * TX_SLOT, (size_t)tx[i].len);
+      }
+      keep++;
+    }
+    tx_count = keep;
+  }
   uv_close((uv_handle_t *)&h->poll, on_close);
 }
 
@@ -230,7 +265,8 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     napi_status st = napi_make_callback(env, h->async, recv, cb, 1, argv, &result);
     batch_depth--;
     h->in_callback = 0;
-    if (batch_depth == 0) flush();
+    // Queued replies leave in the check phase of this loop turn, after every ready socket has had its
+    // callback: replies to one client produced in several upstream sockets' callbacks share a sendmmsg.
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
@@ -269,6 +305,13 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   rx_area = p[0];
   rx_meta = p[1];
   rx_addrs = p[2];
+  if (!flush_check_ready) {
+    uv_loop_t *loop;
+    if (napi_get_uv_event_loop(env, &loop) == napi_ok && uv_check_init(loop, &flush_check) == 0) {
+      uv_unref((uv_handle_t *)&flush_check); // never keeps the process alive by itself
+      flush_check_ready = 1;
+    }
+  }
   initialised = 1;
   return undefined(env);
 }
