@@ -78,6 +78,11 @@ export function nativeUdp(): NativeUdp | null {
   return loaded;
 }
 
+/** True for a view into the addon's shared receive area (valid only until the current callback returns). */
+export function isNativeView(buf: Buffer): boolean {
+  return loaded !== undefined && loaded !== null && buf.buffer === loaded.rx.buffer;
+}
+
 /** Why nativeUdp() is null ('' when it is not). */
 export function nativeUdpUnavailable(): string {
   nativeUdp();

@@ -2,7 +2,7 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import type { Transport } from './handler.js';
-import { dgramFd, nativeUdp, type NativeUdp } from './native-udp.js';
+import { dgramFd, isNativeView, nativeUdp, type NativeUdp } from './native-udp.js';
 
 /** Called once per query; must call `respond` exactly once (null = send nothing). */
 export type QueryCallback = (msg: Buffer, transport: Transport, respond: (reply: Buffer | null) => void) => void;
@@ -101,7 +101,8 @@ function serveUdpDgram(udp: dgram.Socket, onQuery: QueryCallback, onError: Trans
       try {
         // No send callback: with one, Node queues a tick per datagram (a third of our rate on a hot
         // socket). A reply the kernel refuses is then lost like any UDP datagram; the client retries.
-        udp.send(reply, rinfo.port, rinfo.address);
+        // dgram may queue the buffer; a forwarded reply can be a view the addon reuses (see upstream.ts).
+        udp.send(isNativeView(reply) ? Buffer.from(reply) : reply, rinfo.port, rinfo.address);
       } catch (error) {
         onError('udp-send', error); // socket closed by detach while a forward was in flight
       }

@@ -76,6 +76,10 @@ interface Pending {
   host: string;
   port: number;
   sockaddr: Buffer | undefined;
+  /** When it times out (ms, Date.now() clock). */
+  at: number;
+  /** Timed out by the forwarder's sweep (the usual, full timeout), not by a timer of its own. */
+  swept: boolean;
   question: Buffer; // the query's question section bytes
   resolve: (reply: Buffer | null, outcome: AttemptOutcome, detail?: string) => void;
 }
@@ -117,6 +121,13 @@ export class UpstreamForwarder {
   /** dgram sockets for upstreams the addon cannot address (scoped IPv6), or for all without the addon. */
   private readonly dgramPools: Record<4 | 6, PooledSocket[]> = { 4: [], 6: [] };
   private readonly nat: NativeUdp | null;
+  /**
+   * One timer for all attempts that wait the full timeout. A socket's pending map is in the order
+   * queries were sent, so their deadlines are in order too: the sweep stops at the first that is not
+   * due. A setTimeout per forwarded query (a Timeout object, its closures and a timer-list entry each,
+   * promoted to the old space while in flight) showed as frequent full GCs under load.
+   */
+  private sweepTimer: NodeJS.Timeout | undefined;
   private next = 0;
   private closed = false;
   private readonly tcpConns = new Set<net.Socket>();
@@ -168,12 +179,13 @@ export class UpstreamForwarder {
    * upstream answers with anything but SERVFAIL/REFUSED. The reply is passed back verbatim but for the ID.
    */
   forward(query: Buffer, qEnd: number, servers: string[], transport: Transport): Promise<ForwardResult> {
-    return new Promise((resolve) => this.forwardCb(query, qEnd, servers, transport, resolve));
+    return new Promise((resolve) => this.forwardCb(query, qEnd, servers, transport, (r) => resolve(r.reply ? { ...r, reply: Buffer.from(r.reply) } : r)));
   }
 
   /**
    * `forward` without promises, for the hot path: `done` is called exactly once. The query's ID is
-   * rewritten in place for each attempt and restored before `done`.
+   * rewritten in place for each attempt and restored before `done`. The reply given to `done` may be a
+   * view into a shared receive buffer: use it (send it on, copy it) before returning.
    */
   forwardCb(query: Buffer, qEnd: number, servers: string[], transport: Transport, done: ForwardCallback): void {
     let failures: ForwardResult['failures'] | undefined;
@@ -226,6 +238,8 @@ export class UpstreamForwarder {
       for (const pend of p.pending.values()) pend.resolve(null, 'error', 'closed');
       p.pending.clear();
     }
+    clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
     await Promise.all(
       all.map((p) => {
         if (p.native) {
@@ -293,7 +307,9 @@ export class UpstreamForwarder {
     if (view.length < 12) return void this.mismatched++;
     const p = entry.pending.get(view.readUInt16BE(0));
     if (!p || !p.sockaddr || !sameSockaddr(addrs, addrOff, addrLen, p.sockaddr) || !acceptable(view, p.question)) return void this.mismatched++;
-    p.resolve(Buffer.from(view), classify(view));
+    // The view into the receive area is valid only during this call: forwardCb's callers use the reply
+    // before returning (the resolver sends it on at once); forward() copies it for its promise.
+    p.resolve(view, classify(view));
   }
 
   private onReply(entry: PooledSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -316,15 +332,22 @@ export class UpstreamForwarder {
     if (entry.pending.has(id)) return resolve(null, 'error', 'no free query id');
     query.writeUInt16BE(id, 0); // the caller restores the client's ID
     let done = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      if (timer) clearTimeout(timer);
       entry.pending.delete(id);
       resolve(reply, outcome, detail);
     };
-    const timer = setTimeout(() => finish(null, 'timeout'), timeoutMs);
-    entry.pending.set(id, { host: u.host, port: u.port, sockaddr: u.sockaddr, question, resolve: finish });
+    const swept = timeoutMs === this.timeoutMs;
+    const pending: Pending = { host: u.host, port: u.port, sockaddr: u.sockaddr, at: Date.now() + timeoutMs, swept, question, resolve: finish };
+    // The usual attempt waits the full timeout: the shared sweep. A shorter one (the budget is nearly
+    // spent) would not be in deadline order: a timer of its own.
+    if (swept) {
+      if (!this.sweepTimer) this.armSweep(pending.at);
+    } else timer = setTimeout(() => finish(null, 'timeout'), timeoutMs);
+    entry.pending.set(id, pending);
     try {
       if (entry.native) {
         // Queued while a batch is being handled (one sendmmsg for all), else sent at once. A send the
@@ -338,6 +361,31 @@ export class UpstreamForwarder {
     } catch (error) {
       finish(null, 'error', (error as Error).message);
     }
+  }
+
+  private armSweep(at: number): void {
+    this.sweepTimer = setTimeout(() => this.sweep(), Math.max(0, at - Date.now()));
+    this.sweepTimer.unref();
+  }
+
+  /** Time out every swept attempt that is due; re-arm for the next one. */
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    const now = Date.now();
+    let next = Infinity;
+    for (const pool of [this.pools[4], this.pools[6], this.dgramPools[4], this.dgramPools[6]]) {
+      for (const entry of pool) {
+        for (const p of entry.pending.values()) {
+          if (!p.swept) continue;
+          if (p.at > now) {
+            if (p.at < next) next = p.at;
+            break;
+          }
+          p.resolve(null, 'timeout'); // deletes it from the map: fine while iterating
+        }
+      }
+    }
+    if (next !== Infinity && !this.closed) this.armSweep(next);
   }
 
   private askTcp(u: UpstreamAddress, query: Buffer, question: Buffer, timeoutMs: number): Promise<{ reply: Buffer | null; outcome: AttemptOutcome; detail?: string }> {

@@ -77,4 +77,46 @@ describe('udpbatch addon', () => {
     for (const k of [0, 1]) expect(got[k]!.sort()).toEqual(Array.from({ length: 50 }, (_, i) => `re:${k}-${i}`).sort());
     expect(seen.length).toBe(100);
   });
+
+  it('a handle closed inside its own callback, with a reply queued, drops that reply and the others go on', async () => {
+    const n = nativeUdp()!;
+    const open = (onMsg: (h: object, i: number, msg: Buffer) => void): { h: object; port: number } => {
+      const fd = n.addon.socket(4);
+      let h: object | undefined;
+      try {
+        h = n.addon.open(fd, (count) => {
+          for (let i = 0; i < count; i++) onMsg(h!, i, Buffer.from(n.rx.subarray(i * n.rxSlot, i * n.rxSlot + n.meta[2 * i]!)));
+        });
+      } finally {
+        n.addon.closeFd(fd);
+      }
+      return { h, port: n.addon.localPort(h) };
+    };
+    let closedOnce = false;
+    const a = open((h, i, msg) => {
+      n.addon.reply(h, i, msg, msg.length);
+      if (!closedOnce) {
+        closedOnce = true;
+        n.addon.close(h); // its queued reply must not be sent from freed memory later
+      }
+    });
+    const b = open((h, i, msg) => n.addon.reply(h, i, Buffer.from(`b:${msg.toString()}`), msg.length + 2));
+    toClose.push(() => n.addon.close(b.h));
+    const client = dgram.createSocket('udp4');
+    toClose.push(() => client.close());
+    const got: string[] = [];
+    await new Promise<void>((resolve) => {
+      client.on('message', (m) => {
+        got.push(m.toString());
+        resolve();
+      });
+      client.bind(0, '127.0.0.1', () => {
+        client.send('to-a', a.port, '127.0.0.1');
+        setTimeout(() => client.send('to-b', b.port, '127.0.0.1'), 50);
+      });
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(closedOnce).toBe(true);
+    expect(got).toEqual(['b:to-b']);
+  });
 });
