@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dnsquery.h"
+
 static volatile sig_atomic_t stop; // SIGINT/SIGTERM: finish the query in flight, print, exit
 static void on_stop(int sig) { (void)sig; stop = 1; }
 
@@ -24,25 +26,6 @@ static double now(void) {
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
-}
-// Encode "name" as a one-question A query (RD set) into buf; returns its length.
-static int build(unsigned char *buf, const char *name, unsigned id) {
-  int n = 12;
-  memset(buf, 0, 12);
-  buf[0] = id >> 8; buf[1] = id & 0xff; buf[2] = 0x01; buf[5] = 1;
-  const char *p = name;
-  while (*p) {
-    const char *dot = strchr(p, '.');
-    int len = dot ? (int)(dot - p) : (int)strlen(p);
-    buf[n++] = len;
-    memcpy(buf + n, p, len);
-    n += len;
-    p += len + (dot ? 1 : 0);
-  }
-  buf[n++] = 0;
-  buf[n++] = 0; buf[n++] = 1; // A
-  buf[n++] = 0; buf[n++] = 1; // IN
-  return n;
 }
 
 int main(int argc, char **argv) {

@@ -15,29 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dnsquery.h"
+
 static double mono_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-static int build(unsigned char *buf, const char *name, unsigned id) {
-  int n = 12;
-  memset(buf, 0, 12);
-  buf[0] = id >> 8; buf[1] = id & 0xff; buf[2] = 0x01; buf[5] = 1;
-  for (const char *p = name; *p;) {
-    const char *dot = strchr(p, '.');
-    int len = dot ? (int)(dot - p) : (int)strlen(p);
-    buf[n++] = len;
-    memcpy(buf + n, p, len);
-    n += len;
-    p += len + (dot ? 1 : 0);
-  }
-  buf[n++] = 0;
-  buf[n++] = 0; buf[n++] = 1; // A
-  buf[n++] = 0; buf[n++] = 1; // IN
-  return n;
-}
 
 // Skip a (possibly compressed) name; returns the offset after it or -1.
 static int skip_name(const unsigned char *m, int len, int off) {

@@ -99,6 +99,26 @@ static handle_t *get_handle(napi_env env, napi_value v) {
   return (handle_t *)p;
 }
 
+// The first `n` arguments of a call (missing ones read as undefined); 0 with a JS exception pending.
+static int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok) return 1;
+  throw_last(env);
+  return 0;
+}
+
+static int int32_arg(napi_env env, napi_value v, int32_t *out) {
+  if (napi_get_value_int32(env, v, out) == napi_ok) return 1;
+  napi_throw_type_error(env, NULL, "udpbatch: expected a number");
+  return 0;
+}
+
+// The handle passed as the only (first) argument.
+static handle_t *handle_arg(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  return get_args(env, info, 1, argv) ? get_handle(env, argv[0]) : NULL;
+}
+
 // ---- sending ----
 
 static void send_now(handle_t *h, const void *data, size_t len, const struct sockaddr *addr, socklen_t addrlen) {
@@ -381,11 +401,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
 // socket(family 4|6) -> fd bound to a kernel-chosen port on the wildcard address (for upstream queries).
 static napi_value js_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fam;
-  CHECK(napi_get_value_int32(env, argv[0], &fam));
+  if (!get_args(env, info, 1, argv) || !int32_arg(env, argv[0], &fam)) return NULL;
   int af = fam == 6 ? AF_INET6 : AF_INET;
   int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "udpbatch.socket", errno);
@@ -411,11 +429,9 @@ static napi_value js_socket(napi_env env, napi_callback_info info) {
 
 // closeFd(fd): for a socket() that was never opened.
 static napi_value js_close_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!get_args(env, info, 1, argv) || !int32_arg(env, argv[0], &fd)) return NULL;
   if (fd > 2) close(fd);
   return undefined(env);
 }
@@ -428,17 +444,14 @@ static int buffer_arg(napi_env env, napi_value v, void **data, size_t *len) {
 
 // reply(handle, slot, buf, len): to the sender of datagram `slot` of the batch being handled.
 static napi_value js_reply(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 4, argv)) return NULL;
   handle_t *h = get_handle(env, argv[0]);
   if (!h) return NULL;
   int32_t slot, len;
   void *data;
   size_t blen;
-  CHECK(napi_get_value_int32(env, argv[1], &slot));
-  if (!buffer_arg(env, argv[2], &data, &blen)) return NULL;
-  CHECK(napi_get_value_int32(env, argv[3], &len));
+  if (!int32_arg(env, argv[1], &slot) || !buffer_arg(env, argv[2], &data, &blen) || !int32_arg(env, argv[3], &len)) return NULL;
   if (!h->in_callback || slot < 0 || slot >= BATCH || len < 0 || (size_t)len > blen) {
     napi_throw_range_error(env, NULL, "udpbatch.reply: outside the batch callback or bad slot/length");
     return NULL;
@@ -449,17 +462,14 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
 
 // sendTo(handle, buf, len, addr: Buffer holding a sockaddr)
 static napi_value js_send_to(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 4, argv)) return NULL;
   handle_t *h = get_handle(env, argv[0]);
   if (!h) return NULL;
   void *data, *addr;
   size_t blen, alen;
   int32_t len;
-  if (!buffer_arg(env, argv[1], &data, &blen)) return NULL;
-  CHECK(napi_get_value_int32(env, argv[2], &len));
-  if (!buffer_arg(env, argv[3], &addr, &alen)) return NULL;
+  if (!buffer_arg(env, argv[1], &data, &blen) || !int32_arg(env, argv[2], &len) || !buffer_arg(env, argv[3], &addr, &alen)) return NULL;
   if (len < 0 || (size_t)len > blen || alen < sizeof(struct sockaddr_in) || alen > sizeof(struct sockaddr_storage)) {
     napi_throw_range_error(env, NULL, "udpbatch.sendTo: bad length or address");
     return NULL;
@@ -469,19 +479,15 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  handle_t *h = get_handle(env, argv[0]);
+  handle_t *h = handle_arg(env, info);
   if (!h) return NULL;
   close_handle(h);
   return undefined(env);
 }
 
 static napi_value js_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!get_args(env, info, 2, argv)) return NULL;
   handle_t *h = get_handle(env, argv[0]);
   if (!h) return NULL;
   bool on;
@@ -495,10 +501,7 @@ static napi_value js_ref(napi_env env, napi_callback_info info) {
 
 // localPort(handle) -> the bound port (tests; upstream sockets).
 static napi_value js_local_port(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  handle_t *h = get_handle(env, argv[0]);
+  handle_t *h = handle_arg(env, info);
   if (!h) return NULL;
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
