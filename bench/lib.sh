@@ -221,7 +221,10 @@ dnsnet_start() {
 }
 dnsnet_teardown() {
   [ -n "${DNSNET_ROOT:-}" ] || return 0
-  if [ -S "$DNSNET_RUN/dnsnet.sock" ] || [ -f "$DNSNET_RUN/dnsnet.pid" ]; then
+  # Also when no daemon runs any more (a script stopped it, or it died): the CLI starts one on the same
+  # state root, which re-adopts the containers, so they can be removed. Without this a stopped daemon
+  # left its containers' netns, veths and processes behind.
+  if [ -S "$DNSNET_RUN/dnsnet.sock" ] || [ -f "$DNSNET_RUN/dnsnet.pid" ] || [ -d "$DNSNET_ROOT/containers" ]; then
     local ids
     ids=$(timeout 120 "$NODE" "$CLI" ps -a -q 2>/dev/null || true)
     # shellcheck disable=SC2086
