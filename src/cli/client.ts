@@ -66,7 +66,7 @@ export class Client {
 
   /** A streaming GET (logs): copies the body to `out` until the daemon ends it. */
   async stream(route: string, out: NodeJS.WritableStream): Promise<void> {
-    const res = await this.withDaemon(() => send(this.paths.socket, 'GET', route));
+    const res = await this.withDaemon(() => openStream(this.paths.socket, route));
     if ((res.statusCode ?? 500) >= 400) throw apiError('GET', route, res.statusCode, await readBody(res));
     await new Promise<void>((resolve, reject) => {
       res.on('error', reject);
@@ -119,7 +119,7 @@ export interface RawResponse {
  * node:http and its agent costs every `dnsnet` command a few ms, and a CLI command needs only this.
  * The response is read to the end of the connection, then parsed: status line, headers, and a body
  * framed by Content-Length or chunked encoding (or the rest of the stream). Streams (`logs -f`) use
- * node:http (`send`).
+ * node:http (`openStream`).
  */
 export function exchange(socket: string, method: string, route: string, body?: unknown): Promise<RawResponse> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
@@ -192,22 +192,14 @@ function dechunk(data: Buffer): Buffer {
   }
 }
 
-async function send(socket: string, method: string, route: string, body?: unknown): Promise<http.IncomingMessage> {
+/** A streaming GET through node:http (loaded only here): the response is read as it comes. */
+async function openStream(socket: string, route: string): Promise<http.IncomingMessage> {
   const { default: http } = await import('node:http');
-  const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        socketPath: socket,
-        method,
-        path: route,
-        agent: false, // one connection per request: no keep-alive socket holding the CLI open
-        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      resolve,
-    );
+    // agent: false: one connection per request, no keep-alive socket holding the CLI open.
+    const req = http.request({ socketPath: socket, method: 'GET', path: route, agent: false }, resolve);
     req.on('error', reject);
-    req.end(payload);
+    req.end();
   });
 }
 

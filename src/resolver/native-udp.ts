@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type dgram from 'node:dgram';
+import { parseAddress } from '../ipam/cidr.js';
 
 export interface UdpBatchAddon {
   init(rx: Buffer, meta: Buffer, addrs: Buffer): void;
@@ -89,16 +90,23 @@ export function nativeUdpUnavailable(): string {
   return whyNot;
 }
 
-/** The file descriptor under a dgram socket (bound, or received over IPC), or -1. */
-export function dgramFd(udp: dgram.Socket): number {
+/**
+ * The libuv handle wrap under a dgram socket (bound, or received over IPC), from Node's internal state;
+ * undefined if Node's internals ever change shape (callers then keep dgram's own behaviour).
+ */
+export function dgramHandle(udp: dgram.Socket): { fd?: unknown; lookup?: unknown } | undefined {
   try {
     const sym = Object.getOwnPropertySymbols(udp).find((s) => s.description === 'state symbol');
-    const state = sym ? (udp as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[sym] : undefined;
-    const fd = state?.handle?.fd;
-    return typeof fd === 'number' && fd >= 0 ? fd : -1;
+    return sym ? (udp as unknown as Record<symbol, { handle?: { fd?: unknown; lookup?: unknown } } | undefined>)[sym]?.handle : undefined;
   } catch {
-    return -1;
+    return undefined;
   }
+}
+
+/** The file descriptor under a dgram socket, or -1. */
+export function dgramFd(udp: dgram.Socket): number {
+  const fd = dgramHandle(udp)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }
 
 const AF_INET = 2;
@@ -106,41 +114,16 @@ const AF_INET6 = 10;
 
 /** A struct sockaddr_in / sockaddr_in6 (Linux layout, host-order family) for an IP literal; undefined for a scoped v6 address. */
 export function sockaddr(host: string, port: number, family: 4 | 6): Buffer | undefined {
-  if (family === 4) {
-    const b = Buffer.alloc(16);
-    b.writeUInt16LE(AF_INET, 0);
-    b.writeUInt16BE(port, 2);
-    const parts = host.split('.');
-    for (let i = 0; i < 4; i++) b[4 + i] = Number(parts[i]);
-    return b;
-  }
   if (host.includes('%')) return undefined;
-  const b = Buffer.alloc(28);
-  b.writeUInt16LE(AF_INET6, 0);
+  const { value } = parseAddress(host);
+  const b = Buffer.alloc(family === 4 ? 16 : 28);
+  b.writeUInt16LE(family === 4 ? AF_INET : AF_INET6, 0);
   b.writeUInt16BE(port, 2);
-  const groups = expandV6(host);
-  if (!groups) return undefined;
-  for (let i = 0; i < 8; i++) b.writeUInt16BE(groups[i]!, 8 + 2 * i);
+  // The address in network order: at offset 4 in a sockaddr_in, 8 in a sockaddr_in6 (after flowinfo).
+  const at = family === 4 ? 4 : 8;
+  const bytes = family === 4 ? 4 : 16;
+  for (let i = 0; i < bytes; i++) b[at + i] = Number((value >> BigInt(8 * (bytes - 1 - i))) & 0xffn);
   return b;
-}
-
-function expandV6(host: string): number[] | undefined {
-  let h = host;
-  const tail: number[] = [];
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-  if (v4) {
-    const p = v4[1]!.split('.').map(Number);
-    tail.push((p[0]! << 8) | p[1]!, (p[2]! << 8) | p[3]!);
-    h = h.slice(0, -v4[1]!.length);
-    if (h.endsWith(':') && !h.endsWith('::')) h = h.slice(0, -1);
-  }
-  const [head, rest] = h.split('::') as [string, string | undefined];
-  const a = head ? head.split(':').filter((x) => x !== '').map((x) => parseInt(x, 16)) : [];
-  const b = rest !== undefined && rest !== '' ? rest.split(':').filter((x) => x !== '').map((x) => parseInt(x, 16)) : [];
-  const fill = 8 - a.length - b.length - tail.length;
-  if (fill < 0 || (rest === undefined && fill !== 0)) return undefined;
-  const out = [...a, ...new Array<number>(fill).fill(0), ...b, ...tail];
-  return out.length === 8 && out.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff) ? out : undefined;
 }
 
 /** Same family, port and address (flow info and scope ignored): a received sender vs an upstream's sockaddr. */

@@ -2,7 +2,7 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import type { Transport } from './handler.js';
-import { dgramFd, isNativeView, nativeUdp, type NativeUdp } from './native-udp.js';
+import { dgramFd, dgramHandle, isNativeView, nativeUdp, type NativeUdp } from './native-udp.js';
 
 /** Called once per query; must call `respond` exactly once (null = send nothing). */
 export type QueryCallback = (msg: Buffer, transport: Transport, respond: (reply: Buffer | null) => void) => void;
@@ -148,15 +148,9 @@ export interface ServeOptions {
  * If Node's internals ever change shape, this does nothing and send() keeps its own lookup.
  */
 export function skipAddressLookup(udp: dgram.Socket): void {
-  try {
-    const sym = Object.getOwnPropertySymbols(udp).find((s) => s.description === 'state symbol');
-    const state = sym ? (udp as unknown as Record<symbol, { handle?: { lookup?: unknown } } | undefined>)[sym] : undefined;
-    const handle = state?.handle;
-    if (!handle || typeof handle.lookup !== 'function' || handle.lookup.length !== 2) return;
-    handle.lookup = passThroughLookup;
-  } catch {
-    /* keep Node's lookup */
-  }
+  const handle = dgramHandle(udp);
+  if (!handle || typeof handle.lookup !== 'function' || handle.lookup.length !== 2) return;
+  handle.lookup = passThroughLookup;
 }
 
 function passThroughLookup(address: string, callback: (err: Error | null, ip: string) => void): void {
