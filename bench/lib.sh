@@ -64,7 +64,9 @@ leak_check() {
 # or to a non-loopback nameserver of the host's own resolv.conf, whatever the route -- is counted and dropped,
 # in output, forward and postrouting (after any re-routing), at priority -500 (before any other table).
 # Traffic to loopback, into namespaces or bridges never matches: other engineers' work on this host is
-# untouched. The counter must stay 0; the teardown prints it and fails the run loudly if it does not.
+# untouched. Whatever leaves through lo stays on the machine: it is let through by the first rule, so the
+# loopback traffic of a bench (dnsnet forwards from the host netns, the peers inside their own) does not
+# pay for the rules after it. The counter must stay 0; the teardown prints it and fails the run loudly if it does not.
 GUARD_TABLE="dnsnetbench_guard_$TAG"
 guard_uplinks() {
   {
@@ -86,6 +88,7 @@ guard_install() {
   for chain in guard_out:output guard_fwd:forward guard_post:postrouting; do
     rules+="  chain ${chain%%:*} {
     type filter hook ${chain#*:} priority -500; policy accept;
+    oifname "lo" accept
     $r ip daddr != 127.0.0.0/8 oifname @uplinks counter name drops drop
     $r ip6 daddr != ::1 oifname @uplinks counter name drops drop
 $extra  }
@@ -179,17 +182,27 @@ guard_install
 guard_selftest
 
 # ---------- the fake upstream ----------
-# start_upstream [NETNS]: dnsmasq answering every A query with 192.0.2.1 (TTL 0), on $UP:53, pinned to LOAD_CPU.
+# start_upstream [NETNS]: a server answering every A query with 192.0.2.1 (TTL 0), on $UP:53, pinned to LOAD_CPU.
 # Peers run in their own netns and cannot reach the host's loopback: they get an identical copy on the same address.
-# With UPSTREAM_LOG=FILE it logs every query it gets there (--log-queries), to prove what reaches it.
+# FAKE_UPSTREAM=dnsmasq (the default): dnsmasq; with UPSTREAM_LOG=FILE it logs every query it gets there
+# (--log-queries), to prove what reaches it. FAKE_UPSTREAM=fast: bench/fakeup.c (UDP only, batched), for
+# throughput runs, where dnsmasq as the upstream took half the load core; it prints how many it answered
+# to $WORK/fakeup-<netns>.out when stopped.
+FAKEUP="$WORK/fakeup"
+gcc -O2 -o "$FAKEUP" "$BENCH_DIR/fakeup.c"
 start_upstream() {
-  local ns=${1:-} pre=() logq=(--log-facility=/dev/null)
+  local ns=${1:-} pre=() logq=(--log-facility=/dev/null) pid
   [ -n "$ns" ] && pre=(ip netns exec "$ns")
-  [ -n "${UPSTREAM_LOG:-}" ] && logq=(--log-queries "--log-facility=$UPSTREAM_LOG")
-  "${pre[@]}" taskset -c "$LOAD_CPU" dnsmasq --keep-in-foreground --no-resolv --no-hosts -C /dev/null \
-    --address=/#/192.0.2.1 --listen-address="$UP" --bind-interfaces -p 53 --pid-file= --user=root \
-    "${logq[@]}" >/dev/null 2>&1 &
-  local pid=$!
+  if [ "${FAKE_UPSTREAM:-dnsmasq}" = fast ]; then
+    [ -z "${UPSTREAM_LOG:-}" ] || { echo "bench: UPSTREAM_LOG needs FAKE_UPSTREAM=dnsmasq" >&2; exit 1; }
+    "${pre[@]}" taskset -c "$LOAD_CPU" "$FAKEUP" "$UP" 53 >"$WORK/fakeup-${ns:-host}.out" 2>&1 &
+  else
+    [ -n "${UPSTREAM_LOG:-}" ] && logq=(--log-queries "--log-facility=$UPSTREAM_LOG")
+    "${pre[@]}" taskset -c "$LOAD_CPU" dnsmasq --keep-in-foreground --no-resolv --no-hosts -C /dev/null \
+      --address=/#/192.0.2.1 --listen-address="$UP" --bind-interfaces -p 53 --pid-file= --user=root \
+      "${logq[@]}" >/dev/null 2>&1 &
+  fi
+  pid=$!
   at_exit "stop_pid $pid"
   for _ in $(seq 1 50); do
     "${pre[@]}" dig +short +time=1 +tries=1 "@$UP" probe.upstream.test A 2>/dev/null | grep -q 192.0.2.1 && return 0
@@ -452,6 +465,23 @@ mx() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 # ---------- timing and polling, shared by the start and reload benches ----------
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# stamp VAR: the wall clock in µs since the epoch, into VAR, without a fork (`$(now_ms)` forks a subshell
+# and `date`, ~2 ms here, at the very moment being measured).
+stamp() { printf -v "$1" '%s' "${EPOCHREALTIME/./}"; }
+
+# settle: wait (at most SETTLE_MAX_S, default 3) until the machine was less than QUIET_PCT % busy
+# (default 15) over 100 ms, so a timed start does not share the CPU with the previous start's
+# after-work (dnsnet refilling its spare netns; Podman's conmon and container start). 1 if it timed out.
+settle() {
+  local a b i idle total end=$((SECONDS + ${SETTLE_MAX_S:-3}))
+  while [ "$SECONDS" -le "$end" ]; do
+    a=($(head -1 /proc/stat)); sleep 0.1; b=($(head -1 /proc/stat))
+    idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0
+    for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
+    [ "$total" -gt 0 ] && [ $(( 100 * (total - idle) / total )) -lt "${QUIET_PCT:-15}" ] && return 0
+  done
+  return 1
+}
 
 # wait_name NETNS_PATH SERVER NAME: poll until NAME has an A record of a container (the fake upstream
 # answers 192.0.2.1 for every name it is asked: that does not count); at most 4000 tries; 1 on failure.

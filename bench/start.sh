@@ -68,7 +68,9 @@ if [ "$WITH_PODMAN" = 1 ]; then
   check_forward "$PM_PROBE_NS" "$PM_GW" podman
 fi
 
-# start_one SERVER NAME SAMPLE: one timed start, three rows.
+# start_one SERVER NAME SAMPLE: one timed start, three rows. Each start waits first until the machine is
+# quiet (settle: under 15 % busy for 100 ms), so it is not slowed by the previous start's after-work
+# (either system's); the clock is bash's EPOCHREALTIME (µs, no fork) and waitname's CLOCK_REALTIME.
 # - "start to answering": bench/waitname.c, started (and ready) in the probe's netns before t0, asks for the
 #   name every millisecond and reports the wall-clock time of the first answer with the container's address.
 # - "start to resolvable": the older measure, kept for comparison: after `run -d` returns, `dig` is run from
@@ -77,25 +79,28 @@ fi
 start_one() {
   local t0 t1 t2 t3 pfd ready sent ns srv
   if [ "$1" = dnsnet ]; then ns=$DN_NS srv=127.0.0.11; else ns=$PM_PROBE_NS srv=$PM_GW; fi
+  settle || UNSETTLED=$((UNSETTLED + 1))
   exec {pfd}< <(exec nsenter --net="$ns" "$WAITNAME" "$srv" "$2" 60000 1000)
   read -r -u "$pfd" ready
   [ "$ready" = ready ] || { echo "bench: waitname did not start" >&2; exit 1; }
-  t0=$(now_ms)
+  stamp t0
   if [ "$1" = dnsnet ]; then
     dn run -d --name "$2" --network startnet -- sleep infinity >/dev/null
   else
     pm_run "$2" >/dev/null
   fi
-  t1=$(now_ms)
+  stamp t1
   wait_name "$ns" "$srv" "$2" || { echo "bench: $1: $2 never resolved" >&2; exit 1; }
-  t2=$(now_ms)
+  stamp t2
   read -r -u "$pfd" t3 sent || true
   exec {pfd}<&-
   [ -n "$t3" ] || { echo "bench: $1: waitname never saw $2" >&2; exit 1; }
-  echo -e "run -d returns\t$1\t$3\t$((t1 - t0))\tms" >>"$OUT"
-  echo -e "start to answering\t$1\t$3\t$((t3 - t0))\tms" >>"$OUT"
-  echo -e "start to resolvable\t$1\t$3\t$((t2 - t0))\tms" >>"$OUT"
+  echo -e "run -d returns\t$1\t$3\t$(us_ms $((t1 - t0)))\tms" >>"$OUT"
+  echo -e "start to answering\t$1\t$3\t$(us_ms $((t3 - t0)))\tms" >>"$OUT"
+  echo -e "start to resolvable\t$1\t$3\t$(us_ms $((t2 - t0)))\tms" >>"$OUT"
 }
+us_ms() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+UNSETTLED=0
 
 SERVERS=(dnsnet)
 [ "$WITH_PODMAN" = 1 ] && SERVERS+=(podman)
@@ -125,7 +130,7 @@ for s in dict.fromkeys(r["server"] for r in rows):
             with open(path, "a") as f:
                 f.write(f"{what} p95\t{s}\t{rnd}\t{p95}\tms\n")
 EOF
-  log "round $r done; guard counter $(guard_drops)"
+  log "round $r done; guard counter $(guard_drops); starts that began on a busy machine (settle timed out): $UNSETTLED"
   if [ "$r" -lt "$ROUNDS" ]; then
     # Each round starts from the same state: the round's containers go (untimed).
     # shellcheck disable=SC2046

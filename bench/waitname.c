@@ -1,10 +1,10 @@
 // Start-to-resolvable probe: asks SERVER for NAME's A record every INTERVAL_US from inside a container's
-// netns, and prints the wall-clock time (ms since the epoch) of the first answer carrying an address that
+// netns, and prints the wall-clock time (µs since the epoch) of the first answer carrying an address that
 // is not IGNORE (the fake upstream answers every name with 192.0.2.1: that is not the container yet).
 // Started, and ready, before the timed `run -d`, so the measurement is not padded by starting a `dig`
 // process (about 50 ms here) after the run returns, and it sees the name even before the CLI exits.
 // Usage: waitname SERVER_IP NAME TIMEOUT_MS [INTERVAL_US [IGNORE_IP]]
-//   prints "ready" once its socket is set up, then "<epoch_ms> <queries_sent>" on success; exit 1 on timeout.
+//   prints "ready" once its socket is set up, then "<epoch_us> <queries_sent>" on success; exit 1 on timeout.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <poll.h>
@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
       if (n > 0 && has_address(r, n, ignore)) {
         struct timespec t;
         clock_gettime(CLOCK_REALTIME, &t);
-        printf("%lld %u\n", (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000, sent);
+        printf("%lld %u\n", (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000, sent);
         return 0;
       }
     }

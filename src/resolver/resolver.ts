@@ -5,7 +5,7 @@ import { DnsnetError } from '../errors.js';
 import { RecordStore, type ResolverContainer } from './records.js';
 import { RCODE, buildRcodeReply, handleQuery, type Transport } from './handler.js';
 import { serve, type Serving } from './transport.js';
-import { UpstreamForwarder, type ForwardResult } from './upstream.js';
+import { UpstreamForwarder, type ForwardCallback } from './upstream.js';
 import { nativeUdp, nativeUdpUnavailable } from './native-udp.js';
 
 export const DEFAULT_UPSTREAMS = ['8.8.8.8', '8.8.4.4']; // Docker's fallback when the host has none
@@ -217,15 +217,15 @@ export class Resolver {
     msg = Buffer.from(msg);
     const servers = e.dns.length > 0 ? e.dns : this.hostUpstreams;
     // Callbacks, not promises: two promise reactions per forwarded query showed in the profile.
-    const done = (res: ForwardResult): void => {
+    const done: ForwardCallback = (reply, failures) => {
       e.inflight--;
       try {
-        if (res.failures.length > 0) {
-          t.upstreamFailures += res.failures.length;
-          const what = res.failures.map((f) => `${f.server} ${f.outcome}${f.detail ? ` (${f.detail})` : ''}`).join(', ');
-          this.warn(res.reply ? 'upstream-retry' : 'upstream-failed', `forward ${q.name || '.'}: ${what}${res.reply ? '' : ' -> SERVFAIL'}`);
+        if (failures.length > 0) {
+          t.upstreamFailures += failures.length;
+          const what = failures.map((f) => `${f.server} ${f.outcome}${f.detail ? ` (${f.detail})` : ''}`).join(', ');
+          this.warn(reply ? 'upstream-retry' : 'upstream-failed', `forward ${q.name || '.'}: ${what}${reply ? '' : ' -> SERVFAIL'}`);
         }
-        respond(res.reply ?? buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
+        respond(reply ?? buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
       } catch (error) {
         this.warn('handler', `reply to a forwarded query: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -235,7 +235,7 @@ export class Resolver {
     } catch (error) {
       t.upstreamFailures++;
       this.warn('upstream-failed', `forward ${q.name || '.'}: ${error instanceof Error ? error.message : String(error)}`);
-      done({ reply: null, failures: [] });
+      done(null, []);
     }
   }
 

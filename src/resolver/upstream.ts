@@ -31,8 +31,10 @@ function literalLookup(host: string, _opts: unknown, callback: (err: Error | nul
   callback(null, host, net.isIPv6(host) ? 6 : 4);
 }
 
-export type ForwardCallback = (result: ForwardResult) => void;
-type AttemptCallback = (reply: Buffer | null, outcome: AttemptOutcome, detail?: string) => void;
+export type ForwardFailure = { server: string; outcome: AttemptOutcome; detail?: string };
+/** `forwardCb`'s answer: the reply (or null when every upstream failed) and the failed attempts. */
+export type ForwardCallback = (reply: Buffer | null, failures: readonly ForwardFailure[]) => void;
+const NO_FAILURES: readonly ForwardFailure[] = Object.freeze([]);
 
 export interface UpstreamAddress {
   key: string; // as configured
@@ -69,21 +71,35 @@ export interface ForwardResult {
   /** The upstream's reply with the client's ID, or null when every upstream failed. */
   reply: Buffer | null;
   /** Failed attempts, by kind, in order. */
-  failures: { server: string; outcome: AttemptOutcome; detail?: string }[];
+  failures: readonly ForwardFailure[];
 }
 
-interface Pending {
-  /** The socket the attempt went out on: a reply must come back on it. */
-  entry: PooledSocket;
-  host: string;
-  port: number;
-  sockaddr: Buffer | undefined;
+/**
+ * One forwarded query: where it is in its upstream order, and its attempt in flight. A UDP attempt is
+ * listed in the forwarder's `inflight` under its upstream ID; the job itself is that entry, so a
+ * forwarded query costs this one object rather than a pending record and a closure per step.
+ */
+interface Job {
+  /** The client's query (our copy); its ID is rewritten for each attempt and restored at the end. */
+  query: Buffer;
+  /** End of its question: a reply must repeat query[12, qEnd). */
+  qEnd: number;
+  clientId: number;
+  transport: Transport;
+  order: UpstreamAddress[];
+  /** Attempts made so far; order[tries - 1] is the one in flight. */
+  tries: number;
+  deadline: number;
+  failures: ForwardFailure[] | undefined;
+  done: ForwardCallback;
+  /** UDP attempt in flight: the socket it went out on (a reply must come back on it), its ID (-1: none). */
+  entry: PooledSocket | undefined;
+  id: number;
   /** When it times out (ms, Date.now() clock). */
   at: number;
   /** Timed out by the forwarder's sweep (the usual, full timeout), not by a timer of its own. */
   swept: boolean;
-  question: Buffer; // the query's question section bytes
-  resolve: (reply: Buffer | null, outcome: AttemptOutcome, detail?: string) => void;
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface PooledSocket {
@@ -96,10 +112,16 @@ const ID_SPACE = 0x10000;
 
 /** Compare the first question of `reply` with `question` (raw bytes), ASCII case-insensitively. */
 export function sameQuestion(reply: Buffer, question: Buffer): boolean {
-  if (reply.length < 12 + question.length) return false;
-  for (let i = 0; i < question.length; i++) {
+  return questionMatches(reply, question, 0, question.length);
+}
+
+/** `sameQuestion` against src[start, end) (a query's question in place). */
+function questionMatches(reply: Buffer, src: Buffer, start: number, end: number): boolean {
+  const n = end - start;
+  if (reply.length < 12 + n) return false;
+  for (let i = 0; i < n; i++) {
     let a = reply[12 + i]!;
-    let b = question[i]!;
+    let b = src[start + i]!;
     if (a >= 0x41 && a <= 0x5a) a |= 0x20;
     if (b >= 0x41 && b <= 0x5a) b |= 0x20;
     if (a !== b) return false;
@@ -107,10 +129,11 @@ export function sameQuestion(reply: Buffer, question: Buffer): boolean {
   return true;
 }
 
-function acceptable(reply: Buffer, question: Buffer): boolean {
+/** A reply to `query` (whose question ends at qEnd), once ID and sender have matched. */
+function acceptable(reply: Buffer, query: Buffer, qEnd: number): boolean {
   if (reply.length < 12 || !(reply[2]! & 0x80)) return false;
   const qd = reply.readUInt16BE(4);
-  if (qd === 1) return sameQuestion(reply, question);
+  if (qd === 1) return questionMatches(reply, query, 12, qEnd);
   // Some servers drop the question from FORMERR / NOTIMP: ID, address and port still had to match.
   const rcode = reply[3]! & 0xf;
   return qd === 0 && (rcode === 1 || rcode === 4);
@@ -132,7 +155,7 @@ export class UpstreamForwarder {
    * attempts in them, alive through scavenges: forwarding then promoted megabytes per scavenge and ran
    * a full GC every few hundred ms (measured: scavenges 0.3 -> 14 ms, rate down by a third).
    */
-  private inflight: (Pending | undefined)[] | undefined;
+  private inflight: (Job | undefined)[] | undefined;
   private inflightCount = 0;
   /**
    * Attempts that wait the full timeout are timed out by one periodic sweep over `inflight`, running
@@ -194,7 +217,7 @@ export class UpstreamForwarder {
    * upstream answers with anything but SERVFAIL/REFUSED. The reply is passed back verbatim but for the ID.
    */
   forward(query: Buffer, qEnd: number, servers: string[], transport: Transport): Promise<ForwardResult> {
-    return new Promise((resolve) => this.forwardCb(query, qEnd, servers, transport, (r) => resolve(r.reply ? { ...r, reply: Buffer.from(r.reply) } : r)));
+    return new Promise((resolve) => this.forwardCb(query, qEnd, servers, transport, (reply, failures) => resolve({ reply: reply ? Buffer.from(reply) : null, failures })));
   }
 
   /**
@@ -203,36 +226,52 @@ export class UpstreamForwarder {
    * view into a shared receive buffer: use it (send it on, copy it) before returning.
    */
   forwardCb(query: Buffer, qEnd: number, servers: string[], transport: Transport, done: ForwardCallback): void {
-    let failures: ForwardResult['failures'] | undefined;
-    const clientId = query.readUInt16BE(0);
-    const question = query.subarray(12, qEnd);
-    const deadline = Date.now() + this.budgetMs;
-    const order = this.order(servers);
-    let i = 0;
-    const finish = (reply: Buffer | null): void => {
-      query.writeUInt16BE(clientId, 0);
-      if (reply) reply.writeUInt16BE(clientId, 0);
-      done({ reply, failures: failures ?? [] });
+    const job: Job = {
+      query,
+      qEnd,
+      clientId: query.readUInt16BE(0),
+      transport,
+      order: this.order(servers),
+      tries: 0,
+      deadline: Date.now() + this.budgetMs,
+      failures: undefined,
+      done,
+      entry: undefined,
+      id: -1,
+      at: 0,
+      swept: false,
+      timer: undefined,
     };
-    const next = (): void => {
-      const remaining = deadline - Date.now();
-      if (i >= order.length || remaining <= 0 || this.closed) return finish(null);
-      const u = order[i++]!;
-      const timeout = Math.min(this.timeoutMs, remaining);
-      const after: AttemptCallback = (reply, outcome, detail) => {
-        if (outcome === 'answer' && reply) {
-          if (this.dead.size > 0) this.dead.delete(u.key);
-          // A UDP reply is a fresh Buffer of its own; a TCP one may share the connection's buffer.
-          return finish(transport === 'tcp' ? Buffer.from(reply) : reply);
-        }
-        if (outcome === 'timeout' || outcome === 'error') this.dead.set(u.key, Date.now() + DEAD_FOR_MS);
-        (failures ??= []).push({ server: u.key, outcome, ...(detail ? { detail } : {}) });
-        next();
-      };
-      if (transport === 'tcp') this.askTcp(u, query, question, timeout).then((o) => after(o.reply, o.outcome, o.detail));
-      else this.askUdp(u, query, question, timeout, after);
-    };
-    next();
+    this.nextAttempt(job);
+  }
+
+  private nextAttempt(job: Job): void {
+    const remaining = job.deadline - Date.now();
+    if (job.tries >= job.order.length || remaining <= 0 || this.closed) return this.finish(job, null);
+    const u = job.order[job.tries++]!;
+    const timeout = Math.min(this.timeoutMs, remaining);
+    if (job.transport === 'tcp') {
+      this.askTcp(u, job.query, job.qEnd, timeout).then((o) => this.attemptEnded(job, o.reply, o.outcome, o.detail));
+    } else this.askUdp(job, u, timeout);
+  }
+
+  /** The attempt in flight ended: done on an answer, else remember the failure and try the next upstream. */
+  private attemptEnded(job: Job, reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void {
+    const u = job.order[job.tries - 1]!;
+    if (outcome === 'answer' && reply) {
+      if (this.dead.size > 0) this.dead.delete(u.key);
+      // A UDP reply is handed on before the receive area is reused; a TCP one may share the connection's buffer.
+      return this.finish(job, job.transport === 'tcp' ? Buffer.from(reply) : reply);
+    }
+    if (outcome === 'timeout' || outcome === 'error') this.dead.set(u.key, Date.now() + DEAD_FOR_MS);
+    (job.failures ??= []).push({ server: u.key, outcome, ...(detail ? { detail } : {}) });
+    this.nextAttempt(job);
+  }
+
+  private finish(job: Job, reply: Buffer | null): void {
+    job.query.writeUInt16BE(job.clientId, 0);
+    if (reply) reply.writeUInt16BE(job.clientId, 0);
+    job.done(reply, job.failures ?? NO_FAILURES);
   }
 
   /** Servers currently remembered as dead. */
@@ -250,7 +289,12 @@ export class UpstreamForwarder {
     this.dgramPools[4] = [];
     this.dgramPools[6] = [];
     const inflight = this.inflight;
-    if (inflight) for (let id = 0; id < ID_SPACE; id++) inflight[id]?.resolve(null, 'error', 'closed');
+    if (inflight) {
+      for (let id = 0; id < ID_SPACE; id++) {
+        const job = inflight[id];
+        if (job) this.udpAttemptEnded(job, null, 'error', 'closed');
+      }
+    }
     clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
     await Promise.all(
@@ -318,51 +362,46 @@ export class UpstreamForwarder {
 
   private onNativeReply(entry: PooledSocket, view: Buffer, addrs: Buffer, addrOff: number, addrLen: number): void {
     if (view.length < 12) return void this.mismatched++;
-    const p = this.inflight?.[view.readUInt16BE(0)];
-    if (!p || p.entry !== entry || !p.sockaddr || !sameSockaddr(addrs, addrOff, addrLen, p.sockaddr) || !acceptable(view, p.question)) return void this.mismatched++;
+    const job = this.inflight?.[view.readUInt16BE(0)];
+    const sa = job?.order[job.tries - 1]!.sockaddr;
+    if (!job || job.entry !== entry || !sa || !sameSockaddr(addrs, addrOff, addrLen, sa) || !acceptable(view, job.query, job.qEnd)) return void this.mismatched++;
     // The view into the receive area is valid only during this call: forwardCb's callers use the reply
     // before returning (the resolver sends it on at once); forward() copies it for its promise.
-    p.resolve(view, classify(view));
+    this.udpAttemptEnded(job, view, classify(view));
   }
 
   private onReply(entry: PooledSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (msg.length < 12) return void this.mismatched++;
-    const p = this.inflight?.[msg.readUInt16BE(0)];
-    if (!p || p.entry !== entry || p.port !== rinfo.port || p.host !== rinfo.address || !acceptable(msg, p.question)) return void this.mismatched++;
-    p.resolve(msg, classify(msg));
+    const job = this.inflight?.[msg.readUInt16BE(0)];
+    const u = job?.order[job.tries - 1];
+    if (!job || !u || job.entry !== entry || u.port !== rinfo.port || u.host !== rinfo.address || !acceptable(msg, job.query, job.qEnd)) return void this.mismatched++;
+    this.udpAttemptEnded(job, msg, classify(msg));
   }
 
-  private askUdp(u: UpstreamAddress, query: Buffer, question: Buffer, timeoutMs: number, resolve: AttemptCallback): void {
+  private askUdp(job: Job, u: UpstreamAddress, timeoutMs: number): void {
     let entry: PooledSocket;
     const useNative = this.nat !== null && u.sockaddr !== undefined;
     try {
       entry = this.socketFor(u.family, useNative);
     } catch (error) {
-      return resolve(null, 'error', (error as Error).message);
+      return this.attemptEnded(job, null, 'error', (error as Error).message);
     }
-    const inflight = (this.inflight ??= new Array<Pending | undefined>(ID_SPACE).fill(undefined));
+    const inflight = (this.inflight ??= new Array<Job | undefined>(ID_SPACE).fill(undefined));
     let id = randomId();
     for (let i = 0; inflight[id] !== undefined && i < 100; i++) id = randomId();
-    if (inflight[id] !== undefined) return resolve(null, 'error', 'no free query id');
-    query.writeUInt16BE(id, 0); // the caller restores the client's ID
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      inflight[id] = undefined;
-      this.inflightCount--;
-      resolve(reply, outcome, detail);
-    };
-    const swept = timeoutMs === this.timeoutMs;
-    const pending: Pending = { entry, host: u.host, port: u.port, sockaddr: u.sockaddr, at: Date.now() + timeoutMs, swept, question, resolve: finish };
+    if (inflight[id] !== undefined) return this.attemptEnded(job, null, 'error', 'no free query id');
+    const query = job.query;
+    query.writeUInt16BE(id, 0); // finish() restores the client's ID
+    job.entry = entry;
+    job.id = id;
+    job.at = Date.now() + timeoutMs;
     // The usual attempt waits the full timeout: the shared sweep. A shorter one (the budget is nearly
     // spent) gets a timer of its own, to the ms.
-    if (!swept) timer = setTimeout(() => finish(null, 'timeout'), timeoutMs);
-    inflight[id] = pending;
+    job.swept = timeoutMs === this.timeoutMs;
+    if (!job.swept) job.timer = setTimeout(() => this.udpAttemptEnded(job, null, 'timeout'), timeoutMs);
+    inflight[id] = job;
     this.inflightCount++;
-    if (swept && !this.sweepTimer) this.armSweep();
+    if (job.swept && !this.sweepTimer) this.armSweep();
     try {
       if (entry.native) {
         // Queued while a batch is being handled (one sendmmsg for all), else sent at once. A send the
@@ -370,12 +409,27 @@ export class UpstreamForwarder {
         this.nat!.addon.sendTo(entry.native, query, query.length, u.sockaddr!);
         return;
       }
+      const attempt = job.tries;
       entry.socket!.send(query, u.port, u.host, (err) => {
-        if (err) finish(null, 'error', err.message);
+        if (err && job.tries === attempt && job.id === id) this.udpAttemptEnded(job, null, 'error', err.message);
       });
     } catch (error) {
-      finish(null, 'error', (error as Error).message);
+      this.udpAttemptEnded(job, null, 'error', (error as Error).message);
     }
+  }
+
+  /** A UDP attempt ended (reply, timeout, send error, close): off the in-flight list, then attemptEnded. */
+  private udpAttemptEnded(job: Job, reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void {
+    if (job.id < 0) return;
+    this.inflight![job.id] = undefined;
+    this.inflightCount--;
+    job.id = -1;
+    job.entry = undefined;
+    if (job.timer) {
+      clearTimeout(job.timer);
+      job.timer = undefined;
+    }
+    this.attemptEnded(job, reply, outcome, detail);
   }
 
   private armSweep(): void {
@@ -390,13 +444,13 @@ export class UpstreamForwarder {
     if (!inflight || this.closed) return;
     const now = Date.now();
     for (let id = 0; id < ID_SPACE; id++) {
-      const p = inflight[id];
-      if (p !== undefined && p.swept && p.at <= now) p.resolve(null, 'timeout'); // clears inflight[id]
+      const job = inflight[id];
+      if (job !== undefined && job.swept && job.at <= now) this.udpAttemptEnded(job, null, 'timeout'); // clears inflight[id]
     }
     if (this.inflightCount > 0) this.armSweep();
   }
 
-  private askTcp(u: UpstreamAddress, query: Buffer, question: Buffer, timeoutMs: number): Promise<{ reply: Buffer | null; outcome: AttemptOutcome; detail?: string }> {
+  private askTcp(u: UpstreamAddress, query: Buffer, qEnd: number, timeoutMs: number): Promise<{ reply: Buffer | null; outcome: AttemptOutcome; detail?: string }> {
     return new Promise((resolve) => {
       const id = randomId();
       const framed = Buffer.allocUnsafe(query.length + 2);
@@ -424,7 +478,7 @@ export class UpstreamForwarder {
           if (buffered.length < 2 + len) return;
           const msg = buffered.subarray(2, 2 + len);
           buffered = buffered.subarray(2 + len);
-          if (len >= 12 && msg.readUInt16BE(0) === id && acceptable(msg, question)) return finish(msg, classify(msg));
+          if (len >= 12 && msg.readUInt16BE(0) === id && acceptable(msg, query, qEnd)) return finish(msg, classify(msg));
           this.mismatched++;
         }
       });

@@ -105,6 +105,30 @@ describe.each(['native', 'dgram'] as const)('UpstreamForwarder, UDP through %s',
     expect(f.mismatched).toBe(2);
   });
 
+  it('a reply that comes after its attempt timed out is ignored, and the next upstream answers', async () => {
+    const ip = randomLoopback();
+    const slow = dgram.createSocket('udp4');
+    await new Promise<void>((r) => slow.bind(0, ip, () => r()));
+    cleanup.push(async () => void slow.close());
+    let late = 0;
+    slow.on('message', (msg, rinfo) => {
+      const q = dnsPacket.decode(msg);
+      const name = q.questions![0]!.name;
+      const reply = dnsPacket.encode({ type: 'response', id: q.id!, questions: [{ name, type: 'A' }], answers: [{ type: 'A', name, data: '192.0.2.77' }] });
+      setTimeout(() => slow.send(reply, rinfo.port, rinfo.address, () => late++), 400);
+    });
+    const good = await fake({ 'late.test': '192.0.2.9' });
+    const f = forwarder(150);
+    const q = query('late.test', 'A', { id: 4242 });
+    const r = await f.forward(q, qEnd(q), [`${ip}:${(slow.address() as { port: number }).port}`, good.address], 'udp');
+    expect(r.failures.map((x) => x.outcome)).toEqual(['timeout']);
+    expect(dnsPacket.decode(r.reply!)).toMatchObject({ id: 4242, answers: [{ data: '192.0.2.9' }] });
+    expect(q.readUInt16BE(0)).toBe(4242); // the caller's bytes get the client's ID back
+    await new Promise((r) => setTimeout(r, 500));
+    expect(late).toBe(1);
+    expect(f.mismatched).toBe(1);
+  });
+
   it('keeps many queries apart: 150 at once, each reply to its own query', async () => {
     const up = await fake({});
     const f = forwarder(2000);
