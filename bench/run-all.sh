@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every bench in turn (about 15 minutes on 2 cores), then the tables and the chart into bench/results/.
+# Run every bench in turn (about 20 minutes on 2 cores with STARTS=50 ROUNDS=3, as for RESULTS.md), then the
+# tables and the chart into bench/results/.
 # Usage (root, after npm run build): bench/run-all.sh
 set -euo pipefail
 B=$(cd "$(dirname "$0")" && pwd)
