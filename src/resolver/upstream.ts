@@ -109,6 +109,12 @@ interface PooledSocket {
 }
 
 const ID_SPACE = 0x10000;
+/**
+ * UDP attempts in flight at once, over all containers (dnsmasq's default is 150). A quarter of the ID
+ * space: a random free ID is then found in ~1.3 draws. Beyond it a query gets SERVFAIL at once; the
+ * resolver's 100 per container keeps one container from taking them all.
+ */
+export const MAX_IN_FLIGHT = 16384;
 
 /** Compare the first question of `reply` with `question` (raw bytes), ASCII case-insensitively. */
 export function sameQuestion(reply: Buffer, question: Buffer): boolean {
@@ -164,6 +170,7 @@ export class UpstreamForwarder {
    */
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sweepEveryMs: number;
+  private readonly maxInFlight: number;
   private next = 0;
   private closed = false;
   private readonly tcpConns = new Set<net.Socket>();
@@ -172,12 +179,13 @@ export class UpstreamForwarder {
   /** Replies that did not match an outstanding query (wrong ID, question, source), counted. */
   mismatched = 0;
 
-  constructor(opts: { timeoutMs?: number; budgetMs?: number; native?: boolean } = {}) {
+  constructor(opts: { timeoutMs?: number; budgetMs?: number; native?: boolean; maxInFlight?: number } = {}) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     this.budgetMs = opts.budgetMs ?? Math.min(FORWARD_BUDGET_MS, this.timeoutMs * MAX_TRIES);
     // A timeout fires up to this late: 100 ms for the default 1.5 s, finer for short test timeouts.
     this.sweepEveryMs = Math.max(5, Math.min(100, Math.floor(this.timeoutMs / 10)));
     this.nat = opts.native === false ? null : nativeUdp();
+    this.maxInFlight = Math.min(opts.maxInFlight ?? MAX_IN_FLIGHT, ID_SPACE / 2);
   }
 
   /** Upstreams in the order they will be tried: live ones in configured order, then dead ones; at most 3. */
@@ -386,10 +394,14 @@ export class UpstreamForwarder {
     } catch (error) {
       return this.attemptEnded(job, null, 'error', (error as Error).message);
     }
+    if (this.inflightCount >= this.maxInFlight) {
+      // Our limit, not the upstream's fault: no other upstream is tried and none is remembered as dead.
+      (job.failures ??= []).push({ server: u.key, outcome: 'error', detail: `${this.maxInFlight} queries already in flight upstream` });
+      return this.finish(job, null);
+    }
     const inflight = (this.inflight ??= new Array<Job | undefined>(ID_SPACE).fill(undefined));
     let id = randomId();
-    for (let i = 0; inflight[id] !== undefined && i < 100; i++) id = randomId();
-    if (inflight[id] !== undefined) return this.attemptEnded(job, null, 'error', 'no free query id');
+    while (inflight[id] !== undefined) id = randomId(); // at most half the IDs are taken
     const query = job.query;
     query.writeUInt16BE(id, 0); // finish() restores the client's ID
     job.entry = entry;

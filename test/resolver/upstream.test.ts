@@ -19,8 +19,8 @@ async function fake(answers: Parameters<typeof startFakeUpstream>[1]): Promise<F
 }
 
 let nativePath = true;
-function forwarder(timeoutMs = 300): UpstreamForwarder {
-  const f = new UpstreamForwarder({ timeoutMs, native: nativePath });
+function forwarder(timeoutMs = 300, maxInFlight?: number): UpstreamForwarder {
+  const f = new UpstreamForwarder({ timeoutMs, native: nativePath, ...(maxInFlight ? { maxInFlight } : {}) });
   expect(f.udpPath()).toBe(nativePath ? 'native' : 'dgram');
   cleanup.push(() => f.close());
   return f;
@@ -127,6 +127,24 @@ describe.each(['native', 'dgram'] as const)('UpstreamForwarder, UDP through %s',
     await new Promise((r) => setTimeout(r, 500));
     expect(late).toBe(1);
     expect(f.mismatched).toBe(1);
+  });
+
+  it('beyond its in-flight limit a query fails at once, and no upstream is taken for dead', async () => {
+    const silent = await fake({});
+    const other = await fake({});
+    await silent.close(); // nothing answers there now: the three below stay in flight
+    const f = forwarder(2000, 3);
+    for (let i = 0; i < 3; i++) {
+      const q = query(`w${i}.test`, 'A');
+      void f.forward(q, qEnd(q), [silent.address], 'udp');
+    }
+    const q = query('over.test', 'A', { id: 99 });
+    const r = await f.forward(q, qEnd(q), [silent.address, other.address], 'udp');
+    expect(r.reply).toBeNull();
+    expect(r.failures).toEqual([{ server: silent.address, outcome: 'error', detail: '3 queries already in flight upstream' }]);
+    expect(q.readUInt16BE(0)).toBe(99);
+    expect(f.deadServers()).toEqual([]);
+    expect(other.udpQueries).toBe(0);
   });
 
   it('keeps many queries apart: 150 at once, each reply to its own query', async () => {
