@@ -387,9 +387,10 @@ podman_fw_cleanup() {
 # ---------- a quiet machine ----------
 # Other work on the host skews every figure: before a measurement, wait (at most QUIET_WAIT s) until
 # the last 0.5 s used less than QUIET_PCT % of the CPUs. Returns anyway; the wait is logged.
+# cpu_busy_pct [SECS]: how busy all CPUs were over the next SECS (default 0.5), in %.
 cpu_busy_pct() {
   local a b
-  a=($(head -1 /proc/stat)); sleep 0.5; b=($(head -1 /proc/stat))
+  a=($(head -1 /proc/stat)); sleep "${1:-0.5}"; b=($(head -1 /proc/stat))
   local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0 i
   for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
   echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
@@ -473,12 +474,9 @@ stamp() { printf -v "$1" '%s' "${EPOCHREALTIME/./}"; }
 # (default 15) over 100 ms, so a timed start does not share the CPU with the previous start's
 # after-work (dnsnet refilling its spare netns; Podman's conmon and container start). 1 if it timed out.
 settle() {
-  local a b i idle total end=$((SECONDS + ${SETTLE_MAX_S:-3}))
+  local end=$((SECONDS + ${SETTLE_MAX_S:-3}))
   while [ "$SECONDS" -le "$end" ]; do
-    a=($(head -1 /proc/stat)); sleep 0.1; b=($(head -1 /proc/stat))
-    idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0
-    for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-    [ "$total" -gt 0 ] && [ $(( 100 * (total - idle) / total )) -lt "${QUIET_PCT:-15}" ] && return 0
+    [ "$(cpu_busy_pct 0.1)" -lt "${QUIET_PCT:-15}" ] && return 0
   done
   return 1
 }

@@ -72,7 +72,7 @@ function serveUdpNative(udp: dgram.Socket, onQuery: QueryCallback, onError: Tran
         onError('handler', error);
       }
       // Not answered yet (forwarded): keep the sender's address for the reply.
-      if (!answered) addr = Buffer.from(addrs.subarray(i * addrSlot, i * addrSlot + meta[2 * i + 1]!));
+      if (!answered) addr = Buffer.copyBytesFrom(addrs, i * addrSlot, meta[2 * i + 1]!);
       slot = -1;
     }
   };
