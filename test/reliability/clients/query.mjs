@@ -1,6 +1,6 @@
 // One DNS query to 127.0.0.11:53 from inside a netns: prints {"rcode","answers"} as JSON, or "timeout".
 // Usage: node query.mjs NAME [TYPE] [udp|tcp] [timeoutMs]
-import dgram from 'node:dgram';
+import DgramAsPromised from 'dgram-as-promised';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 
@@ -25,8 +25,12 @@ if (transport === 'tcp') {
   });
   s.on('error', () => done(null));
 } else {
-  const s = dgram.createSocket('udp4');
-  s.on('message', (m) => done(m));
-  s.on('error', () => done(null));
-  s.send(q, 53, '127.0.0.11');
+  // dgram-as-promised: send, then await the one reply (or the timeout set on the socket).
+  const s = DgramAsPromised.createSocket('udp4').setTimeout(Number(timeoutMs));
+  try {
+    await s.send(q, 53, '127.0.0.11');
+    done((await s.recv())?.msg ?? null);
+  } catch {
+    done(null);
+  }
 }
