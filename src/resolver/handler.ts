@@ -6,6 +6,7 @@ const TYPE_PTR = 12;
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
 const TYPE_OPT = 41;
+const TYPE_ANY = 255;
 const CLASS_IN = 1;
 /** The UDP payload size we advertise in our OPT record (DNS flag day 2020). */
 export const EDNS_UDP_SIZE = 1232;
@@ -16,6 +17,8 @@ export type Transport = 'udp' | 'tcp';
 export interface Edns {
   udpSize: number;
   version: number;
+  /** DNSSEC OK: copied into our OPT (RFC 3225 3), though we serve no DNSSEC records. */
+  do: boolean;
 }
 
 /** A query that passed the checks: one question, parsed; `qEnd` is the offset just after the question. */
@@ -95,6 +98,35 @@ function skipName(msg: Buffer, off: number): number {
   }
 }
 
+/** The OPT record at `off` (its TYPE field): EDNS size, version, DO bit. */
+function readOpt(msg: Buffer, off: number): Edns {
+  return { udpSize: msg.readUInt16BE(off + 2), version: msg[off + 5]!, do: (msg[off + 6]! & 0x80) !== 0 };
+}
+
+/**
+ * The OPT record of a query we refuse (NOTIMP, FORMERR), found by walking what reads cleanly: an EDNS client
+ * gets an OPT back even then (RFC 6891 7), or it takes us for a server without EDNS ("retry with +noedns").
+ */
+function findOpt(msg: Buffer): Edns | null {
+  const qd = msg.readUInt16BE(4);
+  const before = msg.readUInt16BE(6) + msg.readUInt16BE(8);
+  const total = before + msg.readUInt16BE(10);
+  let off = 12;
+  for (let i = 0; i < qd; i++) {
+    off = skipName(msg, off);
+    if (off < 0 || off + 4 > msg.length) return null;
+    off += 4;
+  }
+  for (let i = 0; i < total; i++) {
+    const nameStart = off;
+    off = skipName(msg, off);
+    if (off < 0 || off + 10 > msg.length) return null;
+    if (i >= before && msg.readUInt16BE(off) === TYPE_OPT && msg[nameStart] === 0) return readOpt(msg, off);
+    off += 10 + msg.readUInt16BE(off + 8);
+  }
+  return null;
+}
+
 /** Check the header, the one question and any OPT record. */
 export function parseQuery(msg: Buffer): ParseOutcome {
   if (msg.length < 12) return { kind: 'drop', reason: 'short' };
@@ -108,9 +140,9 @@ export function parseQuery(msg: Buffer): ParseOutcome {
     let qEnd = qd === 1 ? readQuestionName(msg, 12, out) : -1;
     if (qEnd >= 0 && qEnd + 4 <= msg.length) qEnd += 4;
     else qEnd = 12;
-    return { kind: 'error', rcode: RCODE.NOTIMP, qEnd, edns: null };
+    return { kind: 'error', rcode: RCODE.NOTIMP, qEnd, edns: findOpt(msg) };
   }
-  if (qd !== 1) return { kind: 'error', rcode: RCODE.FORMERR, qEnd: 12, edns: null };
+  if (qd !== 1) return { kind: 'error', rcode: RCODE.FORMERR, qEnd: 12, edns: findOpt(msg) };
   let off = readQuestionName(msg, 12, out);
   if (off < 0 || off + 4 > msg.length) return { kind: 'error', rcode: RCODE.FORMERR, qEnd: 12, edns: null };
   const qtype = msg.readUInt16BE(off);
@@ -127,17 +159,16 @@ export function parseQuery(msg: Buffer): ParseOutcome {
   for (let i = 0; i < records; i++) {
     const nameStart = off;
     off = skipName(msg, off);
-    if (off < 0 || off + 10 > msg.length) return { kind: 'error', rcode: RCODE.FORMERR, qEnd: 12, edns: null };
+    if (off < 0 || off + 10 > msg.length) return { kind: 'error', rcode: RCODE.FORMERR, qEnd: 12, edns };
     const type = msg.readUInt16BE(off);
     const rdlen = msg.readUInt16BE(off + 8);
     const rdEnd = off + 10 + rdlen;
-    if (rdEnd > msg.length) return { kind: 'error', rcode: RCODE.FORMERR, qEnd: 12, edns: null };
+    if (rdEnd > msg.length) return { kind: 'error', rcode: RCODE.FORMERR, qEnd: 12, edns };
     if (type === TYPE_OPT && i >= an + ns) {
       // RFC 6891 6.1.1: one OPT at most, owner the root.
-      if (edns || msg[nameStart] !== 0) return { kind: 'error', rcode: RCODE.FORMERR, qEnd, edns: null };
-      const version = msg[off + 5]!;
-      edns = { udpSize: msg.readUInt16BE(off + 2), version };
-      if (version > 0) badvers = true;
+      if (edns || msg[nameStart] !== 0) return { kind: 'error', rcode: RCODE.FORMERR, qEnd, edns: edns ?? { udpSize: 512, version: 0, do: false } };
+      edns = readOpt(msg, off);
+      if (edns.version > 0) badvers = true;
     }
     off = rdEnd;
   }
@@ -193,7 +224,7 @@ function buildReply(msg: Buffer, qEnd: number, qdcount: number, rcode: number, e
     out.writeUInt16BE(EDNS_UDP_SIZE, off + 3);
     out[off + 5] = rcode >> 4; // extended rcode (BADVERS = 16 -> 1)
     out[off + 6] = 0; // version 0
-    out.writeUInt16BE(0, off + 7); // no DO: we serve no DNSSEC
+    out.writeUInt16BE(edns.do ? 0x8000 : 0, off + 7); // DO copied from the query (RFC 3225 3)
     out.writeUInt16BE(0, off + 9);
   }
   return { reply: out, truncated };
@@ -212,7 +243,7 @@ function shuffled(list: readonly Buffer[]): Buffer[] {
 
 /** A reply carrying only an rcode (SERVFAIL after failed forwarding, REFUSED when over the limit). */
 export function buildRcodeReply(msg: Buffer, query: ParsedQuery, rcode: number, transport: Transport): Buffer {
-  return buildReply(msg, query.qEnd, 1, rcode, query.edns ? { udpSize: query.edns.udpSize, version: 0 } : null, [], transport, false).reply;
+  return buildReply(msg, query.qEnd, 1, rcode, query.edns ? { ...query.edns, version: 0 } : null, [], transport, false).reply;
 }
 
 const NO_ANSWERS: readonly Buffer[] = [];
@@ -233,15 +264,26 @@ export function handleQuery(msg: Buffer, asker: string, store: RecordStore, tran
   if (q.qclass === CLASS_IN && q.plainName) {
     if (q.qtype === TYPE_PTR && (q.name.endsWith('.in-addr.arpa') || q.name.endsWith('.ip6.arpa'))) {
       const ptr = store.lookupReverse(asker, q.name);
-      if (ptr) return localReply(msg, q, [ptr.rr], transport);
+      // A target that is no valid DNS name (a label over 63 bytes) cannot be answered: SERVFAIL, as Docker
+      // does (moby#46928), rather than a cut name that resolves to nothing.
+      if (ptr) return ptr.rr ? localReply(msg, q, [ptr.rr], transport) : rcodeReply(msg, q, RCODE.SERVFAIL, transport);
     }
     const rec = store.lookup(asker, q.name);
     if (rec) {
-      const answers = q.qtype === TYPE_A ? rec.a : q.qtype === TYPE_AAAA ? rec.aaaa : NO_ANSWERS;
+      // ANY: the name's addresses (RFC 8482 lets a server answer ANY with a subset).
+      const answers = q.qtype === TYPE_A ? rec.a : q.qtype === TYPE_AAAA ? rec.aaaa : q.qtype === TYPE_ANY ? anyAnswers(rec.a, rec.aaaa) : NO_ANSWERS;
       return localReply(msg, q, answers, transport);
     }
   }
   return { action: 'forward', query: q };
+}
+
+function anyAnswers(a: readonly Buffer[], aaaa: readonly Buffer[]): readonly Buffer[] {
+  return aaaa.length === 0 ? a : a.length === 0 ? aaaa : [...a, ...aaaa];
+}
+
+function rcodeReply(msg: Buffer, q: ParsedQuery, rcode: number, transport: Transport): HandlerResult {
+  return { action: 'reply', reply: buildRcodeReply(msg, q, rcode, transport), rcode, local: true, truncated: false };
 }
 
 function localReply(msg: Buffer, q: ParsedQuery, answers: readonly Buffer[], transport: Transport): HandlerResult {

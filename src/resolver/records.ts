@@ -28,7 +28,8 @@ export interface NameRecords {
 
 export interface PtrRecord {
   target: string; // `<name>.<network>`
-  rr: Buffer; // PTR record with owner pointer 0xC00C, ready to copy
+  /** PTR record with owner pointer 0xC00C, ready to copy; null when the target is no valid DNS name (SERVFAIL). */
+  rr: Buffer | null;
 }
 
 export const TTL = 600;
@@ -104,16 +105,18 @@ export function reverseName(address: string): string | undefined {
   return `${nibbles.join('.')}.ip6.arpa`;
 }
 
-/** Encode a domain name in wire format (uncompressed). Labels longer than 63 bytes are cut. */
-export function encodeName(name: string): Buffer {
+/** Encode a domain name in wire format (uncompressed); null when a label is over 63 bytes or the name over 255. */
+export function encodeName(name: string): Buffer | null {
   const labels = name.split('.').filter((l) => l !== '');
   const parts: Buffer[] = [];
   for (const label of labels) {
-    const bytes = Buffer.from(label, 'latin1').subarray(0, 63);
+    const bytes = Buffer.from(label, 'latin1');
+    if (bytes.length > 63) return null;
     parts.push(Buffer.from([bytes.length]), bytes);
   }
   parts.push(Buffer.from([0]));
-  return Buffer.concat(parts);
+  const wire = Buffer.concat(parts);
+  return wire.length > 255 ? null : wire;
 }
 
 function encodeRR(type: number, rdata: Buffer | number[]): Buffer {
@@ -332,7 +335,8 @@ export class RecordStore {
       const target = `${c.name}.${e.network}`;
       for (const ip of [e.ipv4, e.ipv6]) {
         const rev = ip ? reverseName(ip) : undefined;
-        if (rev) t.reverse.set(rev, { owner: c.id, target, rr: encodeRR(TYPE_PTR, encodeName(target)) });
+        const wire = encodeName(target);
+        if (rev) t.reverse.set(rev, { owner: c.id, target, rr: wire ? encodeRR(TYPE_PTR, wire) : null });
       }
     }
   }

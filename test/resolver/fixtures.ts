@@ -47,7 +47,7 @@ export function makeStore(): RecordStore {
   return store;
 }
 
-export function query(name: string, type: string, opts: { id?: number; edns?: number; ednsVersion?: number; flags?: number } = {}): Buffer {
+export function query(name: string, type: string, opts: { id?: number; edns?: number; ednsVersion?: number; flags?: number; dnssecOk?: boolean } = {}): Buffer {
   const packet: Packet = {
     type: 'query',
     id: opts.id ?? 4242,
@@ -55,7 +55,7 @@ export function query(name: string, type: string, opts: { id?: number; edns?: nu
     questions: [{ name, type: type as 'A', class: 'IN' }],
   };
   if (opts.edns !== undefined) {
-    packet.additionals = [{ type: 'OPT', name: '.', udpPayloadSize: opts.edns, extendedRcode: 0, ednsVersion: opts.ednsVersion ?? 0, flags: 0, options: [] } as never];
+    packet.additionals = [{ type: 'OPT', name: '.', udpPayloadSize: opts.edns, extendedRcode: 0, ednsVersion: opts.ednsVersion ?? 0, flags: opts.dnssecOk ? dnsPacket.DNSSEC_OK : 0, options: [] } as never];
   }
   return dnsPacket.encode(packet);
 }

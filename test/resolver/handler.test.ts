@@ -2,7 +2,8 @@
 import dnsPacket, { type Answer, type Packet } from 'dns-packet';
 import { describe, expect, it } from 'vitest';
 import { handleQuery, type HandlerResult } from '../../src/resolver/handler.js';
-import { BRIDGE2, CLIENT, LINKER, WEB, makeStore, query } from './fixtures.js';
+import { RecordStore } from '../../src/resolver/records.js';
+import { BRIDGE2, CLIENT, LINKER, WEB, hexId, makeStore, query } from './fixtures.js';
 
 const store = makeStore();
 
@@ -31,6 +32,9 @@ describe('handleQuery: local answers', () => {
     ['2.0.1.10.in-addr.arpa', 'PTR', CLIENT, 'NOERROR', ['web.app']],
     ['2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa', 'PTR', CLIENT, 'NOERROR', ['web.app']],
     ['5.0.2.10.IN-ADDR.ARPA', 'PTR', BRIDGE2, 'NOERROR', ['secret.other']],
+    // ANY: the name's addresses, both families (RFC 8482), not NODATA.
+    ['web', 'ANY', CLIENT, 'NOERROR', ['10.1.0.2', 'fd00:1::2']],
+    ['db', 'ANY', CLIENT, 'NOERROR', ['10.1.0.3']],
   ])('%s %s -> %s %j', (name, type, asker, rcode, answers) => {
     const r = handleQuery(query(name, type), asker, store, 'udp');
     const p = reply(r);
@@ -117,6 +121,18 @@ describe('handleQuery: protocol rules', () => {
     }
   });
 
+  it('answers PTR with SERVFAIL when the name is no valid DNS name (a label over 63 bytes), as Docker does', () => {
+    const s = new RecordStore();
+    const long = `c${'x'.repeat(69)}`;
+    const asker = hexId('asker');
+    s.upsert({ id: hexId('long'), name: long, hostname: 'h', endpoints: [{ network: 'app', ipv4: '10.9.0.9', aliases: [] }], links: [] });
+    s.upsert({ id: asker, name: 'asker', hostname: 'asker', endpoints: [{ network: 'app', ipv4: '10.9.0.10', aliases: [] }], links: [] });
+    expect(reply(handleQuery(query('9.0.9.10.in-addr.arpa', 'PTR'), asker, s, 'udp')).rcode).toBe('SERVFAIL');
+    // A name of exactly 63 bytes is fine.
+    s.upsert({ id: hexId('long'), name: 'y'.repeat(63), hostname: 'h', endpoints: [{ network: 'app', ipv4: '10.9.0.9', aliases: [] }], links: [] });
+    expect(data(reply(handleQuery(query('9.0.9.10.in-addr.arpa', 'PTR'), asker, s, 'udp')).answers)).toEqual([`${'y'.repeat(63)}.app`]);
+  });
+
   it('keeps the question in NOTIMP when it reads cleanly', () => {
     const q = query('web', 'A');
     q[2] = q[2]! | (4 << 3); // NOTIFY
@@ -133,6 +149,29 @@ describe('handleQuery: EDNS and truncation', () => {
     const p = reply(handleQuery(query('web', 'A', { edns: 4096 }), CLIENT, store, 'udp'));
     expect(opt(p)).toMatchObject({ ednsVersion: 0, extendedRcode: 0 });
     expect(data(p.answers)).toEqual(['10.1.0.2']);
+  });
+
+  it.each([
+    ['a local answer', () => query('web', 'A', { edns: 1232, dnssecOk: true })],
+    ['NODATA', () => query('db', 'AAAA', { edns: 1232, dnssecOk: true })],
+    ['PTR', () => query('2.0.1.10.in-addr.arpa', 'PTR', { edns: 1232, dnssecOk: true })],
+  ])('copies the DO bit into the OPT of %s (RFC 3225)', (_, make) => {
+    const o = opt(reply(handleQuery(make(), CLIENT, store, 'udp'))) as { flag_do?: boolean } | undefined;
+    expect(o?.flag_do).toBe(true);
+    const plain = opt(reply(handleQuery(query('web', 'A', { edns: 1232 }), CLIENT, store, 'udp'))) as { flag_do?: boolean };
+    expect(plain.flag_do).toBe(false);
+  });
+
+  it.each([
+    ['NOTIMP (opcode STATUS)', () => { const q = query('web', 'A', { edns: 1232, dnssecOk: true }); q[2] = q[2]! | (2 << 3); return q; }, 'NOTIMP'],
+    ['NOTIMP, no question', () => { const q = query('web', 'A', { edns: 1232, dnssecOk: true }); const b = Buffer.concat([q.subarray(0, 12), q.subarray(q.length - 11)]); b.writeUInt16BE(0, 4); b[2] = b[2]! | (5 << 3); return b; }, 'NOTIMP'],
+    ['FORMERR (no question)', () => { const q = query('web', 'A', { edns: 1232, dnssecOk: true }); const b = Buffer.concat([q.subarray(0, 12), q.subarray(q.length - 11)]); b.writeUInt16BE(0, 4); return b; }, 'FORMERR'],
+    ['FORMERR (two questions)', () => dnsPacket.encode({ type: 'query', id: 1, questions: [{ name: 'web', type: 'A' }, { name: 'db', type: 'A' }], additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, flags: dnsPacket.DNSSEC_OK } as never] }), 'FORMERR'],
+    ['FORMERR (two OPT records)', () => { const q = query('web', 'A', { edns: 1232, dnssecOk: true }); const o = q.subarray(q.length - 11); const b = Buffer.concat([q, o]); b.writeUInt16BE(2, 10); return b; }, 'FORMERR'],
+  ])('an EDNS query refused with %s gets an OPT back (RFC 6891 7)', (_, make, rcode) => {
+    const p = reply(handleQuery(make(), CLIENT, store, 'udp'));
+    expect(p.rcode).toBe(rcode);
+    expect(opt(p)).toMatchObject({ ednsVersion: 0 });
   });
 
   it('answers no OPT without EDNS', () => {
