@@ -11,8 +11,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <node_api.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,7 +23,9 @@
 #include <uv.h>
 
 #define BATCH 32           // datagrams per recvmmsg
-#define RX_SLOT 4096       // bytes per received datagram; longer ones are flagged, not parsed
+#define RX_SLOT 4096       // bytes per received query; longer ones are flagged, not parsed
+#define BIG_SLOT 65536     // bytes per received upstream reply: the largest UDP payload fits
+#define ERR_MARK 65536     // rx_meta length -(ERR_MARK + errno): an ICMP error report, not a datagram
 #define ADDR_SLOT 32       // bytes per sender address (a sockaddr_in6 is 28)
 #define TX_MAX 128         // replies queued during one batch callback
 #define TX_SLOT 4096       // a longer reply is sent at once instead of queued
@@ -36,6 +41,8 @@ typedef struct handle {
   napi_async_context async;
   int uv_done;   // uv_close finished
   int finalized; // the JS external was collected: whichever comes last frees the struct
+  int big;       // upstream socket: datagrams land in rx_big (BIG_SLOT each), not rx_area
+  int recverr;   // IP_RECVERR is on: ICMP errors are read from the error queue and reported
 } handle_t;
 
 typedef struct {
@@ -49,7 +56,8 @@ typedef struct {
 static unsigned char *rx_area;  // BATCH * RX_SLOT
 static int32_t *rx_meta;        // per slot: length (or -1 when longer than RX_SLOT), address length
 static unsigned char *rx_addrs; // BATCH * ADDR_SLOT
-static napi_ref rx_refs[3];
+static unsigned char *rx_big;   // BATCH * BIG_SLOT, for upstream sockets
+static napi_ref rx_refs[4];
 static int initialised;
 
 static unsigned char tx_area[TX_MAX * TX_SLOT];
@@ -121,10 +129,28 @@ static handle_t *handle_arg(napi_env env, napi_callback_info info) {
 
 // ---- sending ----
 
+// An ICMP error that arrived for an earlier datagram (IP_RECVERR sockets) is handed back by the next send
+// on that socket, which then sends nothing (sock_alloc_send_pskb returns the pending sk_err). Such a send is
+// tried again once: the error belonged to another datagram, and it is reported through the error queue.
+static int async_error(int e) {
+  return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN || e == EPROTO || e == ETIMEDOUT;
+}
+
 static void send_now(handle_t *h, const void *data, size_t len, const struct sockaddr *addr, socklen_t addrlen) {
   ssize_t r;
-  do r = sendto(h->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addrlen);
-  while (r < 0 && errno == EINTR);
+  int retried = 0;
+  for (;;) {
+    r = sendto(h->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addrlen);
+    if (r >= 0 || errno == EINTR) {
+      if (r >= 0) break;
+      continue;
+    }
+    if (h->recverr && !retried && async_error(errno)) {
+      retried = 1;
+      continue;
+    }
+    break;
+  }
   if (r < 0) stat_tx_dropped++; // full socket buffer or unreachable: lost like any UDP datagram
   else stat_tx++;
 }
@@ -159,11 +185,15 @@ static void flush(void) {
       stat_tx_dropped += (uint64_t)n;
       continue;
     }
-    int sent = 0;
+    int sent = 0, retried = -1;
     while (sent < n) {
       int r = sendmmsg(h->fd, msgs + sent, (unsigned)(n - sent), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (r < 0) {
         if (errno == EINTR) continue;
+        if (h->recverr && retried != sent && async_error(errno)) {
+          retried = sent; // a pending ICMP error of an earlier datagram: this one was not sent, try it once more
+          continue;
+        }
         sent++; // this datagram failed: count it lost, go on with the rest
         stat_tx_dropped++;
         continue;
@@ -242,15 +272,95 @@ static void close_handle(handle_t *h) {
   uv_close((uv_handle_t *)&h->poll, on_close);
 }
 
+// Hand `n` filled slots to JS: one callback; replies it gives are queued and leave in the check phase.
+static void dispatch(handle_t *h, int n) {
+  napi_env env = h->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[1], result;
+  napi_get_reference_value(env, h->callback, &cb);
+  napi_get_global(env, &recv); // make_callback wants an object as the receiver
+  napi_create_int32(env, n, &argv[0]);
+  h->in_callback = 1;
+  batch_depth++;
+  // make_callback: async hooks, and process.nextTick + promise jobs run before it returns, so replies
+  // they produce join this batch's sendmmsg too.
+  napi_status st = napi_make_callback(env, h->async, recv, cb, 1, argv, &result);
+  batch_depth--;
+  h->in_callback = 0;
+  // Queued replies leave in the check phase of this loop turn, after every ready socket has had its
+  // callback: replies to one client produced in several upstream sockets' callbacks share a sendmmsg.
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc); // as an exception thrown from an event handler would be
+  }
+  (void)st;
+  napi_close_handle_scope(env, scope);
+}
+
+// Read the socket's error queue (IP_RECVERR, ip(7)): each entry is an ICMP error (port unreachable: the
+// upstream has no server on that port) for a datagram we sent. msg_name is that datagram's destination and
+// the data its payload (our query, so its ID), which JS matches to the attempt. Reported in slots with
+// length -(ERR_MARK + errno). Returns how many were reported.
+static int drain_errors(handle_t *h) {
+  int reported = 0;
+  while (!h->closed && reported < 4 * BATCH) {
+    int n = 0;
+    for (; n < BATCH; n++) {
+      unsigned char control[256];
+      struct iovec iov = {.iov_base = rx_big + (size_t)n * BIG_SLOT, .iov_len = BIG_SLOT};
+      struct sockaddr_storage from;
+      struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+      ssize_t r;
+      do r = recvmsg(h->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+      while (r < 0 && errno == EINTR);
+      if (r < 0) break;
+      int err = 0;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) || (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+          struct sock_extended_err ee;
+          memcpy(&ee, CMSG_DATA(c), sizeof ee);
+          err = (int)ee.ee_errno;
+        }
+      }
+      if (err <= 0 || r < 2) {
+        n--; // nothing we can match: read the next one into this slot
+        continue;
+      }
+      socklen_t al = msg.msg_namelen;
+      if (al > ADDR_SLOT) al = ADDR_SLOT;
+      rx_meta[2 * n] = -(ERR_MARK + err);
+      rx_meta[2 * n + 1] = (int32_t)al;
+      memcpy(rx_addrs + (size_t)n * ADDR_SLOT, &from, al);
+    }
+    if (n <= 0) break;
+    reported += n;
+    dispatch(h, n);
+    if (n < BATCH) break;
+  }
+  return reported;
+}
+
 static void on_readable(uv_poll_t *poll, int status, int events) {
   handle_t *h = (handle_t *)poll->data;
   (void)events;
-  if (status < 0 || h->closed) return;
-  napi_env env = h->env;
+  if (h->closed) return;
+  if (status < 0) {
+    // libuv stops a poll handle that reports POLLERR and says UV_EBADF (unix/poll.c). With IP_RECVERR that
+    // is an ICMP error waiting in the queue: read it, then poll again.
+    if (status != UV_EBADF || !h->recverr) return;
+    drain_errors(h);
+    if (h->closed || uv_poll_start(&h->poll, UV_READABLE, on_readable) != 0) return;
+  }
+  unsigned char *area = h->big ? rx_big : rx_area;
+  size_t slot = h->big ? BIG_SLOT : RX_SLOT;
   for (int round = 0; round < MAX_ROUNDS && !h->closed; round++) {
     for (int i = 0; i < BATCH; i++) {
-      riov[i].iov_base = rx_area + (size_t)i * RX_SLOT;
-      riov[i].iov_len = RX_SLOT;
+      riov[i].iov_base = area + (size_t)i * slot;
+      riov[i].iov_len = slot;
       memset(&rmsgs[i].msg_hdr, 0, sizeof rmsgs[i].msg_hdr);
       rmsgs[i].msg_hdr.msg_name = &raddr[i];
       rmsgs[i].msg_hdr.msg_namelen = sizeof raddr[i];
@@ -260,7 +370,12 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     int n;
     do n = recvmmsg(h->fd, rmsgs, BATCH, MSG_DONTWAIT, NULL);
     while (n < 0 && errno == EINTR);
-    if (n <= 0) return; // EAGAIN: drained; other errors (ICMP reports) need nothing from us
+    if (n < 0 && h->recverr && errno != EAGAIN && errno != EWOULDBLOCK) {
+      // The socket's pending ICMP error was returned instead of datagrams: report the queue, read on.
+      drain_errors(h);
+      continue;
+    }
+    if (n <= 0) return; // EAGAIN: drained
     stat_rx += (uint64_t)n;
     stat_batches++;
     for (int i = 0; i < n; i++) {
@@ -272,59 +387,37 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       rx_meta[2 * i + 1] = (int32_t)al;
       memcpy(rx_addrs + (size_t)i * ADDR_SLOT, &raddr[i], al);
     }
-    napi_handle_scope scope;
-    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value cb, recv, argv[1], result;
-    napi_get_reference_value(env, h->callback, &cb);
-    napi_get_global(env, &recv); // make_callback wants an object as the receiver
-    napi_create_int32(env, n, &argv[0]);
-    h->in_callback = 1;
-    batch_depth++;
-    // make_callback: async hooks, and process.nextTick + promise jobs run before it returns, so replies
-    // they produce join this batch's sendmmsg too.
-    napi_status st = napi_make_callback(env, h->async, recv, cb, 1, argv, &result);
-    batch_depth--;
-    h->in_callback = 0;
-    // Queued replies leave in the check phase of this loop turn, after every ready socket has had its
-    // callback: replies to one client produced in several upstream sockets' callbacks share a sendmmsg.
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc); // as an exception thrown from an event handler would be
-    }
-    (void)st;
-    napi_close_handle_scope(env, scope);
+    dispatch(h, n);
     if (n < BATCH) return;
   }
 }
 
 // ---- JS API ----
 
-// init(rx: Buffer(BATCH*RX_SLOT), meta: Buffer(BATCH*8), addrs: Buffer(BATCH*ADDR_SLOT)) -> { batch, rxSlot, addrSlot }
+// init(rx: Buffer(BATCH*RX_SLOT), meta: Buffer(BATCH*8), addrs: Buffer(BATCH*ADDR_SLOT), big: Buffer(BATCH*BIG_SLOT))
 static napi_value js_init(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) return throw_errno(env, "udpbatch.init", EINVAL);
-  void *p[3];
-  size_t len[3];
-  size_t need[3] = {(size_t)BATCH * RX_SLOT, (size_t)BATCH * 8, (size_t)BATCH * ADDR_SLOT};
-  for (int i = 0; i < 3; i++) {
+  if (argc < 4) return throw_errno(env, "udpbatch.init", EINVAL);
+  void *p[4];
+  size_t len[4];
+  size_t need[4] = {(size_t)BATCH * RX_SLOT, (size_t)BATCH * 8, (size_t)BATCH * ADDR_SLOT, (size_t)BATCH * BIG_SLOT};
+  for (int i = 0; i < 4; i++) {
     CHECK(napi_get_buffer_info(env, argv[i], &p[i], &len[i]));
     if (len[i] < need[i]) {
       napi_throw_range_error(env, NULL, "udpbatch.init: buffer too small");
       return NULL;
     }
   }
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 4; i++) {
     if (initialised) napi_delete_reference(env, rx_refs[i]);
     CHECK(napi_create_reference(env, argv[i], 1, &rx_refs[i]));
   }
   rx_area = p[0];
   rx_meta = p[1];
   rx_addrs = p[2];
+  rx_big = p[3];
   if (!flush_check_ready) {
     uv_loop_t *loop;
     if (napi_get_uv_event_loop(env, &loop) == napi_ok && uv_check_init(loop, &flush_check) == 0) {
@@ -345,11 +438,14 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   else if (h->uv_done) free(h);
 }
 
-// open(fd, onBatch(count)) -> handle. The fd is duplicated: the caller closes its own.
+// open(fd, onBatch(count), upstream?) -> handle. The fd is duplicated: the caller closes its own. An upstream
+// socket's datagrams land in the big area (a reply may be up to 64 KiB) and its ICMP errors are reported.
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool upstream = false;
+  if (argc >= 3) napi_get_value_bool(env, argv[2], &upstream);
   if (!initialised) {
     napi_throw_error(env, NULL, "udpbatch.open: init() first");
     return NULL;
@@ -375,8 +471,15 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     close(own);
     return throw_errno(env, "udpbatch.open", ENOMEM);
   }
+  // A burst (a client resolving hundreds of names at once) must not overflow the receive queue before we
+  // read it: the default 208 KiB holds ~265 small datagrams (seen: 135 of 400 queries dropped, UdpRcvbufErrors).
+  // 1 MiB holds ~1300; memory is used only while datagrams wait. FORCE needs CAP_NET_ADMIN, else rmem_max caps it.
+  int rcvbuf = 1 << 20;
+  if (setsockopt(own, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0) setsockopt(own, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   h->fd = own;
   h->env = env;
+  h->big = upstream;
+  h->recverr = upstream;
   uv_loop_t *loop;
   napi_value name, external;
   int r;
@@ -399,14 +502,84 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return external;
 }
 
-// socket(family 4|6) -> fd bound to a kernel-chosen port on the wildcard address (for upstream queries).
+static int buffer_arg(napi_env env, napi_value v, void **data, size_t *len) {
+  if (napi_get_buffer_info(env, v, data, len) == napi_ok) return 1;
+  napi_throw_type_error(env, NULL, "udpbatch: expected a Buffer");
+  return 0;
+}
+
+// ---- sockets in another network namespace ----
+// Docker's rule: a --dns server is dialled from the container's own netns. setns() moves only the calling
+// thread, and a socket stays in the netns it was made in, so the main thread steps in, makes the socket and
+// steps back within one synchronous call: no JS or libuv callback runs in between.
+
+static int enter_netns(const char *path, int *saved) {
+  *saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (*saved < 0) return errno;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int e = fd < 0 ? errno : 0;
+  if (fd >= 0 && setns(fd, CLONE_NEWNET) < 0) e = errno;
+  if (fd >= 0) close(fd);
+  if (e) close(*saved);
+  return e;
+}
+
+static void leave_netns(int saved) {
+  // Staying in a container's netns would send every later upstream query from there: never carry on.
+  if (setns(saved, CLONE_NEWNET) < 0) napi_fatal_error("udpbatch", NAPI_AUTO_LENGTH, "cannot return to the daemon's network namespace", NAPI_AUTO_LENGTH);
+  close(saved);
+}
+
+// A socket of `type` in the netns at `path` (NULL: this one). Returns the fd or -errno.
+static int socket_in(const char *path, int af, int type) {
+  int saved = -1;
+  if (path) {
+    int e = enter_netns(path, &saved);
+    if (e) return -e;
+  }
+  int fd = socket(af, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int e = fd < 0 ? errno : 0;
+  if (path) leave_netns(saved);
+  return fd < 0 ? -e : fd;
+}
+
+// The optional netns path argument: NULL when undefined/null/empty. `buf` holds the string.
+static int netns_arg(napi_env env, napi_value v, char *buf, size_t size, const char **out) {
+  napi_valuetype t;
+  *out = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (t == napi_undefined || t == napi_null) return 1;
+  size_t len;
+  if (t != napi_string || napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok || len == 0 || len >= size - 1) {
+    napi_throw_type_error(env, NULL, "udpbatch: bad netns path");
+    return 0;
+  }
+  *out = buf;
+  return 1;
+}
+
+static napi_value throw_code(napi_env env, const char *what, int err) {
+  char msg[200];
+  const char *code = strerrorname_np(err);
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_throw_error(env, code ? code : NULL, msg);
+  return NULL;
+}
+
+// socket(family 4|6, netnsPath?) -> fd bound to a kernel-chosen port on the wildcard address (for upstream
+// queries), with IP_RECVERR on so that an ICMP port unreachable ends the attempt at once (ip(7)).
 static napi_value js_socket(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
+  napi_value argv[2];
   int32_t fam;
-  if (!get_args(env, info, 1, argv) || !int32_arg(env, argv[0], &fam)) return NULL;
+  char path[512];
+  const char *ns;
+  if (!get_args(env, info, 2, argv) || !int32_arg(env, argv[0], &fam) || !netns_arg(env, argv[1], path, sizeof path, &ns)) return NULL;
   int af = fam == 6 ? AF_INET6 : AF_INET;
-  int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "udpbatch.socket", errno);
+  int fd = socket_in(ns, af, SOCK_DGRAM);
+  if (fd < 0) return throw_code(env, ns ? "udpbatch.socket (in the container's netns)" : "udpbatch.socket", -fd);
+  int on = 1;
+  if (af == AF_INET6) setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
+  else setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   socklen_t sl;
@@ -427,6 +600,36 @@ static napi_value js_socket(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// tcpConnect(sockaddr: Buffer, netnsPath?) -> fd of a TCP socket made in that netns, its non-blocking connect
+// begun (JS wraps the fd in a net.Socket, whose first write waits for the connection). Throws with the
+// errno's name as `code` when the connect fails at once (ECONNREFUSED on loopback, ENETUNREACH).
+static napi_value js_tcp_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  void *addr;
+  size_t alen;
+  char path[512];
+  const char *ns;
+  if (!get_args(env, info, 2, argv) || !buffer_arg(env, argv[0], &addr, &alen) || !netns_arg(env, argv[1], path, sizeof path, &ns)) return NULL;
+  if (alen < sizeof(struct sockaddr_in) || alen > sizeof(struct sockaddr_storage)) {
+    napi_throw_range_error(env, NULL, "udpbatch.tcpConnect: bad address");
+    return NULL;
+  }
+  int af = ((struct sockaddr *)addr)->sa_family;
+  int fd = socket_in(ns, af, SOCK_STREAM);
+  if (fd < 0) return throw_code(env, "udpbatch.tcpConnect: socket", -fd);
+  int r;
+  do r = connect(fd, (struct sockaddr *)addr, (socklen_t)alen);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    return throw_code(env, "connect", e);
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, fd, &out));
+  return out;
+}
+
 // closeFd(fd): for a socket() that was never opened.
 static napi_value js_close_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -434,12 +637,6 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv) || !int32_arg(env, argv[0], &fd)) return NULL;
   if (fd > 2) close(fd);
   return undefined(env);
-}
-
-static int buffer_arg(napi_env env, napi_value v, void **data, size_t *len) {
-  if (napi_get_buffer_info(env, v, data, len) == napi_ok) return 1;
-  napi_throw_type_error(env, NULL, "udpbatch: expected a Buffer");
-  return 0;
 }
 
 // reply(handle, slot, buf, len): to the sender of datagram `slot` of the batch being handled.
@@ -530,6 +727,7 @@ static napi_value module_init(napi_env env, napi_value exports) {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
       {"socket", NULL, js_socket, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpConnect", NULL, js_tcp_connect, NULL, NULL, NULL, napi_default, NULL},
       {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_default, NULL},
       {"reply", NULL, js_reply, NULL, NULL, NULL, napi_default, NULL},
       {"sendTo", NULL, js_send_to, NULL, NULL, NULL, napi_default, NULL},
@@ -541,9 +739,9 @@ static napi_value module_init(napi_env env, napi_value exports) {
   napi_value consts, v;
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_create_object(env, &consts);
-  int32_t cv[4] = {BATCH, RX_SLOT, ADDR_SLOT, TX_SLOT};
-  const char *cn[4] = {"batch", "rxSlot", "addrSlot", "txSlot"};
-  for (int i = 0; i < 4; i++) {
+  int32_t cv[6] = {BATCH, RX_SLOT, ADDR_SLOT, TX_SLOT, BIG_SLOT, ERR_MARK};
+  const char *cn[6] = {"batch", "rxSlot", "addrSlot", "txSlot", "bigSlot", "errMark"};
+  for (int i = 0; i < 6; i++) {
     napi_create_int32(env, cv[i], &v);
     napi_set_named_property(env, consts, cn[i], v);
   }

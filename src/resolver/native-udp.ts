@@ -9,9 +9,13 @@ import type dgram from 'node:dgram';
 import { parseAddress } from '../ipam/cidr.js';
 
 export interface UdpBatchAddon {
-  init(rx: Buffer, meta: Buffer, addrs: Buffer): void;
-  open(fd: number, onBatch: (count: number) => void): object;
-  socket(family: 4 | 6): number;
+  init(rx: Buffer, meta: Buffer, addrs: Buffer, big: Buffer): void;
+  /** `upstream`: datagrams land in the big area, and ICMP errors come as slots of length -(errMark + errno). */
+  open(fd: number, onBatch: (count: number) => void, upstream?: boolean): object;
+  /** A UDP socket with IP_RECVERR, bound to a random port, made in the netns at `netns` (default: ours). */
+  socket(family: 4 | 6, netns?: string): number;
+  /** A TCP socket made in `netns` (default: ours), its connect to `addr` begun; throws with `code` on an immediate failure. */
+  tcpConnect(addr: Buffer, netns?: string): number;
   closeFd(fd: number): void;
   reply(handle: object, slot: number, buf: Buffer, len: number): void;
   sendTo(handle: object, buf: Buffer, len: number, addr: Buffer): void;
@@ -19,7 +23,7 @@ export interface UdpBatchAddon {
   ref(handle: object, on: boolean): void;
   localPort(handle: object): number;
   stats(): { received: number; sent: number; sendFailed: number; oversize: number; batches: number };
-  constants: { batch: number; rxSlot: number; addrSlot: number; txSlot: number };
+  constants: { batch: number; rxSlot: number; addrSlot: number; txSlot: number; bigSlot: number; errMark: number };
 }
 
 /** The addon plus the shared areas it fills: one receive batch at a time, read synchronously in the callback. */
@@ -31,9 +35,14 @@ export interface NativeUdp {
   meta: Int32Array;
   /** Sender address of slot `i` (a struct sockaddr) at addrs[i * addrSlot]. */
   addrs: Buffer;
+  /** Upstream sockets' datagrams: slot `i` at big[i * bigSlot] (a reply may be up to 64 KiB). */
+  big: Buffer;
   batch: number;
   rxSlot: number;
   addrSlot: number;
+  bigSlot: number;
+  /** A slot length of -(errMark + errno) reports an ICMP error for the datagram whose payload the slot holds. */
+  errMark: number;
 }
 
 let loaded: NativeUdp | null | undefined;
@@ -70,9 +79,11 @@ export function nativeUdp(): NativeUdp | null {
     const rx = Buffer.alloc(c.batch * c.rxSlot);
     const metaBuf = Buffer.alloc(c.batch * 8);
     const addrs = Buffer.alloc(c.batch * c.addrSlot);
-    addon.init(rx, metaBuf, addrs);
+    // 2 MiB of address space; the kernel writes only what arrives, so pages are touched as replies need them.
+    const big = Buffer.alloc(c.batch * c.bigSlot);
+    addon.init(rx, metaBuf, addrs, big);
     const meta = new Int32Array(metaBuf.buffer, metaBuf.byteOffset, c.batch * 2);
-    loaded = { addon, rx, meta, addrs, batch: c.batch, rxSlot: c.rxSlot, addrSlot: c.addrSlot };
+    loaded = { addon, rx, meta, addrs, big, batch: c.batch, rxSlot: c.rxSlot, addrSlot: c.addrSlot, bigSlot: c.bigSlot, errMark: c.errMark };
   } catch (error) {
     whyNot = `load ${file}: ${error instanceof Error ? error.message : String(error)}`;
   }
@@ -81,7 +92,7 @@ export function nativeUdp(): NativeUdp | null {
 
 /** True for a view into the addon's shared receive area (valid only until the current callback returns). */
 export function isNativeView(buf: Buffer): boolean {
-  return loaded !== undefined && loaded !== null && buf.buffer === loaded.rx.buffer;
+  return loaded !== undefined && loaded !== null && (buf.buffer === loaded.rx.buffer || buf.buffer === loaded.big.buffer);
 }
 
 /** Why nativeUdp() is null ('' when it is not). */

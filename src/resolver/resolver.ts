@@ -3,19 +3,29 @@ import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { DnsnetError } from '../errors.js';
 import { RecordStore, type ResolverContainer } from './records.js';
-import { RCODE, buildRcodeReply, handleQuery, type Transport } from './handler.js';
+import { RCODE, buildRcodeReply, handleQuery, type ParsedQuery, type Transport } from './handler.js';
 import { serve, type Serving } from './transport.js';
 import { UpstreamForwarder, type ForwardCallback } from './upstream.js';
 import { nativeUdp, nativeUdpUnavailable } from './native-udp.js';
 
 export const DEFAULT_UPSTREAMS = ['8.8.8.8', '8.8.4.4']; // Docker's fallback when the host has none
-export const MAX_INFLIGHT_PER_CONTAINER = 100;
+/**
+ * Forwarded queries in flight per container: Docker's figure (1024). Beyond it queries wait in a queue of the
+ * same size, each within its own forwarding budget, as Docker waits for a slot; past that, SERVFAIL at once.
+ * Together they bound what one container can hold of the daemon (2048 queries of at most 64 KiB) and leave
+ * the forwarder's 16384 for the others.
+ */
+export const MAX_INFLIGHT_PER_CONTAINER = 1024;
+export const MAX_QUEUED_PER_CONTAINER = 1024;
 const LOG_EVERY_MS = 10_000;
 
 export interface ResolverOptions {
   log?: (line: string) => void;
   upstreamTimeoutMs?: number;
+  /** Whole forwarding budget of a query (tests shorten it). */
+  forwardBudgetMs?: number;
   maxInflightPerContainer?: number;
+  maxQueuedPerContainer?: number;
   /** TCP idle timeout and connection cap per container (tests shorten these). */
   tcpIdleMs?: number;
   maxTcpConnections?: number;
@@ -25,7 +35,9 @@ export interface ResolverOptions {
 
 export type ResolverRegistration = ResolverContainer & {
   dns: string[]; // --dns servers: replace the host upstreams for this container
-  forward: boolean; // false (only --internal networks): SERVFAIL for every non-local name
+  /** The container's netns (/run/netns path): its --dns servers are dialled from there, as Docker does. */
+  dnsNetns?: string;
+  forward: boolean; // false (only --internal networks): the host's upstreams are off limits (--dns servers are not)
 };
 
 interface Counters {
@@ -40,6 +52,10 @@ export interface ResolverStats {
   forwarded: number;
   upstreamFailures: number;
   dropped: number;
+  /** Forwarded queries that waited for a slot (over the per-container in-flight limit). */
+  queued: number;
+  /** Forwarded queries answered by an identical one's reply (retransmits, the same name from several containers). */
+  merged: number;
   /** 'native' (udpbatch addon: recvmmsg/sendmmsg) or 'dgram' (node:dgram, when the addon is not there). */
   udpPath: 'native' | 'dgram';
   /** The addon's own counters (all sockets of this process), when it is loaded. */
@@ -47,13 +63,25 @@ export interface ResolverStats {
   perNetwork: Record<string, Counters>;
 }
 
+interface Queued {
+  msg: Buffer;
+  q: ParsedQuery;
+  transport: Transport;
+  respond: (reply: Buffer | null) => void;
+  at: number;
+}
+
 interface Entry {
   id: string;
   registered: boolean;
   dns: string[];
+  /** Where `dns` is dialled from: the container's netns path. */
+  netns: string | undefined;
   forward: boolean;
   nets: Counters[];
   inflight: number;
+  queue: Queued[];
+  draining: boolean;
   serving?: Serving;
 }
 
@@ -63,11 +91,12 @@ export class Resolver {
   private readonly forwarder: UpstreamForwarder;
   private readonly log: (line: string) => void;
   private readonly maxInflight: number;
+  private readonly maxQueued: number;
   private readonly tcpIdleMs: number | undefined;
   private readonly maxTcp: number | undefined;
   private readonly native: boolean;
   private hostUpstreams: string[] = DEFAULT_UPSTREAMS;
-  private readonly totals = { queries: 0, local: 0, forwarded: 0, upstreamFailures: 0, dropped: 0 };
+  private readonly totals = { queries: 0, local: 0, forwarded: 0, upstreamFailures: 0, dropped: 0, queued: 0 };
   private readonly perNetwork = new Map<string, Counters>();
   private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
   private closed = false;
@@ -75,11 +104,18 @@ export class Resolver {
   constructor(opts: ResolverOptions = {}) {
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.native = opts.nativeUdp !== false;
-    this.forwarder = new UpstreamForwarder({ ...(opts.upstreamTimeoutMs !== undefined ? { timeoutMs: opts.upstreamTimeoutMs } : {}), native: this.native });
+    this.forwarder = new UpstreamForwarder({
+      ...(opts.upstreamTimeoutMs !== undefined ? { timeoutMs: opts.upstreamTimeoutMs } : {}),
+      ...(opts.forwardBudgetMs !== undefined ? { budgetMs: opts.forwardBudgetMs } : {}),
+      native: this.native,
+    });
     this.maxInflight = opts.maxInflightPerContainer ?? MAX_INFLIGHT_PER_CONTAINER;
+    this.maxQueued = opts.maxQueuedPerContainer ?? MAX_QUEUED_PER_CONTAINER;
     this.tcpIdleMs = opts.tcpIdleMs;
     this.maxTcp = opts.maxTcpConnections;
-    if (this.native && !nativeUdp()) this.log(`[resolver] UDP through node:dgram, one datagram per callback (slower): ${nativeUdpUnavailable()}`);
+    if (this.native && !nativeUdp()) {
+      this.log(`[resolver] UDP through node:dgram, one datagram per callback (slower), and --dns servers dialled from the host netns, not the container's: ${nativeUdpUnavailable()}`);
+    }
   }
 
   /** The host's resolv.conf nameservers (loopback ones too: we forward from the host netns). */
@@ -92,7 +128,9 @@ export class Resolver {
     this.store.upsert(c);
     const e = this.entry(c.id);
     e.registered = true;
-    e.dns = [...c.dns];
+    // Keep the same array while the list is the same: the forwarder merges and caches by its identity.
+    if (!sameList(e.dns, c.dns)) e.dns = [...c.dns];
+    e.netns = c.dnsNetns;
     e.forward = c.forward;
     e.nets = [...new Set(c.endpoints.map((ep) => ep.network))].map((n) => this.netCounters(n));
   }
@@ -129,8 +167,10 @@ export class Resolver {
     if (!e?.serving) return;
     const s = e.serving;
     delete e.serving;
+    e.queue = [];
     if (!e.registered) this.entries.delete(id);
-    await s.close();
+    // Sockets made in its netns keep that netns alive: they go with the container.
+    await Promise.all([s.close(), e.netns ? this.forwarder.dropNetns(e.netns) : undefined]);
   }
 
   /** The upstreams a container's forwarded queries go to, in order (--dns, else the host's, else Docker's fallback). */
@@ -143,7 +183,7 @@ export class Resolver {
     const perNetwork: Record<string, Counters> = {};
     for (const [n, c] of this.perNetwork) perNetwork[n] = { ...c };
     const n = this.native ? nativeUdp() : null;
-    return { ...this.totals, udpPath: this.udpPath(), ...(n ? { udpNative: n.addon.stats() } : {}), perNetwork };
+    return { ...this.totals, merged: this.forwarder.merged, udpPath: this.udpPath(), ...(n ? { udpNative: n.addon.stats() } : {}), perNetwork };
   }
 
   /** 'native' when the forwarder and every attached container's UDP socket go through the addon. */
@@ -161,7 +201,7 @@ export class Resolver {
 
   private entry(id: string): Entry {
     let e = this.entries.get(id);
-    if (!e) this.entries.set(id, (e = { id, registered: false, dns: [], forward: true, nets: [], inflight: 0 }));
+    if (!e) this.entries.set(id, (e = { id, registered: false, dns: [], netns: undefined, forward: true, nets: [], inflight: 0, queue: [], draining: false }));
     return e;
   }
 
@@ -197,25 +237,38 @@ export class Resolver {
       return;
     }
     const q = result.query;
-    if (!e.forward) {
-      // --internal: nothing leaves; answer at once rather than let the client time out.
+    if (!e.forward && e.dns.length === 0) {
+      // --internal: nothing goes to the host's upstreams; answer at once rather than let the client time out.
       t.local++;
       for (let i = 0; i < nets.length; i++) nets[i]!.local++;
       respond(buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
       return;
     }
+    // The transport may lend us its receive buffer only for this call (udpbatch): keep our own copy.
+    msg = Buffer.from(msg);
     if (e.inflight >= this.maxInflight) {
-      t.dropped++;
-      this.warn('inflight', `container ${e.id.slice(0, 12)}: more than ${this.maxInflight} queries in flight upstream, refusing`);
-      respond(buildRcodeReply(msg, q, RCODE.REFUSED, transport));
+      if (e.queue.length >= this.maxQueued) {
+        t.dropped++;
+        this.warn('inflight', `container ${e.id.slice(0, 12)}: ${this.maxInflight} queries in flight upstream and ${this.maxQueued} waiting: SERVFAIL`);
+        respond(buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
+        return;
+      }
+      // Wait for a slot, as Docker does; its budget runs from now.
+      t.queued++;
+      e.queue.push({ msg, q, transport, respond, at: Date.now() });
       return;
     }
+    this.forwardNow(e, msg, q, transport, respond, undefined);
+  }
+
+  private forwardNow(e: Entry, msg: Buffer, q: ParsedQuery, transport: Transport, respond: (reply: Buffer | null) => void, arrived: number | undefined): void {
+    const t = this.totals;
+    const nets = e.nets;
     t.forwarded++;
     for (let i = 0; i < nets.length; i++) nets[i]!.forwarded++;
     e.inflight++;
-    // The transport may lend us its receive buffer only for this call (udpbatch): keep our own copy.
-    msg = Buffer.from(msg);
-    const servers = e.dns.length > 0 ? e.dns : this.hostUpstreams;
+    const own = e.dns.length > 0;
+    const servers = own ? e.dns : this.hostUpstreams;
     // Callbacks, not promises: two promise reactions per forwarded query showed in the profile.
     const done: ForwardCallback = (reply, failures) => {
       e.inflight--;
@@ -229,13 +282,29 @@ export class Resolver {
       } catch (error) {
         this.warn('handler', `reply to a forwarded query: ${error instanceof Error ? error.message : String(error)}`);
       }
+      if (e.queue.length > 0) this.drainQueue(e);
     };
     try {
-      this.forwarder.forwardCb(msg, q.qEnd, servers, transport, done);
+      // --dns servers from the container's own netns (Docker's rule); the host's from ours.
+      this.forwarder.forwardCb(msg, q.qEnd, servers, transport, done, own && e.netns ? { netns: e.netns, arrived } : arrived !== undefined ? { arrived } : undefined);
     } catch (error) {
       t.upstreamFailures++;
       this.warn('upstream-failed', `forward ${q.name || '.'}: ${error instanceof Error ? error.message : String(error)}`);
       done(null, []);
+    }
+  }
+
+  /** Slots came free: forward the queries that waited, oldest first (one whose budget ran out gets SERVFAIL). */
+  private drainQueue(e: Entry): void {
+    if (e.draining) return; // a query that ends at once calls back into here: the loop below goes on
+    e.draining = true;
+    try {
+      while (e.inflight < this.maxInflight && e.queue.length > 0) {
+        const w = e.queue.shift()!;
+        this.forwardNow(e, w.msg, w.q, w.transport, w.respond, w.at);
+      }
+    } finally {
+      e.draining = false;
     }
   }
 
@@ -255,4 +324,8 @@ export class Resolver {
       /* a broken logger must not break serving */
     }
   }
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -95,6 +95,12 @@ function serveUdpNative(udp: dgram.Socket, onQuery: QueryCallback, onError: Tran
 
 function serveUdpDgram(udp: dgram.Socket, onQuery: QueryCallback, onError: TransportError): UdpServing {
   skipAddressLookup(udp);
+  try {
+    // Room for a burst of queries (the addon asks 1 MiB); dgram can only ask up to the host's rmem_max.
+    udp.setRecvBufferSize(1 << 20);
+  } catch {
+    /* keep the default */
+  }
   const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     const respond = (reply: Buffer | null): void => {
       if (!reply) return;

@@ -1,16 +1,26 @@
-// Forwarding from the host netns: tries upstreams in order (at most 3), remembers dead ones, matches replies strictly.
+// Forwarding: upstreams in order (at most 3), re-asked within one budget, late replies taken, identical
+// questions in flight merged, refused ports noticed at once; from the host netns, or from a container's
+// own netns for its --dns servers.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomFillSync } from 'node:crypto';
 import type { Transport } from './handler.js';
 import { nativeUdp, sameSockaddr, sockaddr, type NativeUdp } from './native-udp.js';
 
+/** How long an attempt waits before the next upstream is asked (or the same one again); it keeps listening. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 1500;
-/** Whole forwarding budget: well inside glibc's 5 s per try, so a client always gets our SERVFAIL first. */
-export const FORWARD_BUDGET_MS = 3500;
+/**
+ * The whole forwarding budget of a query. Above Docker's 4 s wait for one upstream, so a cold recursive
+ * resolver (1.5-3 s) still answers; below the 5 s glibc, Go and c-ares wait per try, so the client gets
+ * our SERVFAIL before it gives up on us.
+ */
+export const FORWARD_BUDGET_MS = 4500;
 export const DEAD_FOR_MS = 30_000;
 export const MAX_TRIES = 3;
-const UDP_POOL = 8; // sockets per family, each on a kernel-chosen random port
+const UDP_POOL = 8; // host-netns sockets per family, each on a kernel-chosen random port
+const NETNS_POOL = 2; // sockets per family in a container's netns (its --dns servers only)
+const DGRAM_POOL = 4; // connected dgram sockets per upstream, on the fallback path
+const DGRAM_UPSTREAMS = 32; // upstreams with dgram sockets kept; beyond, the oldest pool is closed
 const NATIVE_RUN = 32; // consecutive queries per upstream socket on the udpbatch path
 
 // Query IDs for upstreams come from the CSPRNG, drawn in bulk: one call per 4096 queries, not one each.
@@ -74,10 +84,23 @@ export interface ForwardResult {
   failures: readonly ForwardFailure[];
 }
 
+/** Where a query is dialled from: the host netns (undefined) or a container's, by its /run/netns path. */
+export interface ForwardOptions {
+  netns?: string | undefined;
+  /** When the client's query arrived (ms, Date.now clock), if it waited in a queue: the budget counts from then. */
+  arrived?: number | undefined;
+}
+
+/** An identical query that arrived while the first was in flight: it gets the same reply, with its own ID and case. */
+interface Waiter {
+  query: Buffer;
+  clientId: number;
+  done: ForwardCallback;
+}
+
 /**
- * One forwarded query: where it is in its upstream order, and its attempt in flight. A UDP attempt is
- * listed in the forwarder's `inflight` under its upstream ID; the job itself is that entry, so a
- * forwarded query costs this one object rather than a pending record and a closure per step.
+ * One forwarded query. Every UDP attempt it made is listed in the forwarder's `inflight` under its own
+ * upstream ID until the job ends, so a reply to an earlier attempt (a slow upstream) is still taken.
  */
 interface Job {
   /** The client's query (our copy); its ID is rewritten for each attempt and restored at the end. */
@@ -86,35 +109,51 @@ interface Job {
   qEnd: number;
   clientId: number;
   transport: Transport;
+  servers: string[];
+  netns: string | undefined;
   order: UpstreamAddress[];
-  /** Attempts made so far; order[tries - 1] is the one in flight. */
-  tries: number;
+  /** order[next] is the first upstream not asked yet. */
+  next: number;
+  /** Upstreams (bit per index) that failed for good: SERVFAIL, REFUSED, port unreachable, send error. */
+  failed: number;
+  /** Upstreams whose attempt timed out (their failure is recorded once; a late reply still counts). */
+  slow: number;
+  /** The upstream asked last, and when that attempt times out (ms, Date.now clock). */
+  cur: number;
+  at: number;
   deadline: number;
   failures: ForwardFailure[] | undefined;
   done: ForwardCallback;
-  /** UDP attempt in flight: the socket it went out on (a reply must come back on it), its ID (-1: none). */
-  entry: PooledSocket | undefined;
+  /** UDP attempts: the newest one's ID (-1: none), the older ones' (some may have ended), how many are out. */
   id: number;
-  /** When it times out (ms, Date.now() clock). */
-  at: number;
-  /** Timed out by the forwarder's sweep (the usual, full timeout), not by a timer of its own. */
-  swept: boolean;
+  older: number[] | undefined;
+  live: number;
+  /** TCP attempts in flight, and the job's own timer (TCP jobs are not swept). */
+  conns: net.Socket[] | undefined;
   timer: NodeJS.Timeout | undefined;
+  waiters: Waiter[] | undefined;
+  /** Merge table: the bucket's chain, and the query's hash. */
+  hash: number;
+  nextSame: Job | undefined;
+  ended: boolean;
 }
 
 interface PooledSocket {
-  /** A dgram socket, or a udpbatch handle (`native`) when the addon is loaded. */
+  /** A dgram socket (connected to one upstream on the fallback path), or a udpbatch handle (`native`). */
   socket?: dgram.Socket;
   native?: object;
 }
 
 const ID_SPACE = 0x10000;
 /**
- * UDP attempts in flight at once, over all containers (dnsmasq's default is 150). A quarter of the ID
- * space: a random free ID is then found in ~1.3 draws. Beyond it a query gets SERVFAIL at once; the
- * resolver's 100 per container keeps one container from taking them all.
+ * Queries in flight upstream at once, over all containers (dnsmasq's default is 150 in all). Each costs a
+ * job, its copy of the query and its attempts' IDs; beyond it a query gets SERVFAIL at once. The resolver's
+ * per-container limit keeps one container from taking them all.
  */
 export const MAX_IN_FLIGHT = 16384;
+/** UDP attempts (IDs) in flight at once: half the ID space, so a random free ID is found in ~2 draws. */
+const MAX_ATTEMPTS = ID_SPACE / 2;
+const SAME_BUCKETS = 4096;
 
 /** Compare the first question of `reply` with `question` (raw bytes), ASCII case-insensitively. */
 export function sameQuestion(reply: Buffer, question: Buffer): boolean {
@@ -145,39 +184,75 @@ function acceptable(reply: Buffer, query: Buffer, qEnd: number): boolean {
   return qd === 0 && (rcode === 1 || rcode === 4);
 }
 
+/** FNV-1a over everything but the ID, the question's letters folded: equal for queries `sameQuery` merges. */
+function queryHash(q: Buffer, qEnd: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 2; i < q.length; i++) {
+    let b = q[i]!;
+    if (i >= 12 && i < qEnd && b >= 0x41 && b <= 0x5a) b |= 0x20;
+    h = Math.imul(h ^ b, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Same flags, counts, question (any case) and records: one upstream answer serves both. */
+function sameQuery(a: Buffer, aEnd: number, b: Buffer, bEnd: number): boolean {
+  if (a.length !== b.length || aEnd !== bEnd) return false;
+  for (let i = 2; i < 12; i++) if (a[i] !== b[i]) return false;
+  if (!questionMatches(a, b, 12, aEnd)) return false;
+  for (let i = aEnd; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** An errno from the addon's error reports, as a failure detail. */
+function errnoDetail(errno: number): string {
+  if (errno === 111) return 'port unreachable'; // ECONNREFUSED: ICMP port unreachable
+  if (errno === 113) return 'host unreachable';
+  if (errno === 101) return 'network unreachable';
+  return `ICMP error (errno ${errno})`;
+}
+
 export class UpstreamForwarder {
   private readonly timeoutMs: number;
   private readonly budgetMs: number;
-  private readonly dead = new Map<string, number>(); // key -> dead until (ms)
+  private readonly dead = new Map<string, number>(); // key (@netns) -> dead until (ms)
   private readonly pools: Record<4 | 6, PooledSocket[]> = { 4: [], 6: [] };
-  /** dgram sockets for upstreams the addon cannot address (scoped IPv6), or for all without the addon. */
-  private readonly dgramPools: Record<4 | 6, PooledSocket[]> = { 4: [], 6: [] };
+  /** Sockets in containers' netns (their --dns servers), by netns path; native path only. */
+  private readonly nsPools = new Map<string, Record<4 | 6, PooledSocket[]>>();
+  /** Fallback path (no addon): dgram sockets connected to one upstream each, so a refused port is seen. */
+  private readonly dgramPools = new Map<string, PooledSocket[]>();
   private readonly nat: NativeUdp | null;
   /**
-   * Attempts in flight, by upstream query ID (unique over all of this forwarder's sockets); allocated on
-   * the first UDP attempt. A plain array, not a Map: a Map that is added to and deleted from at this rate
-   * is rehashed often, and V8 keeps a link from each retired table to its successor. Once a full GC had
-   * moved a live table to the old space, that chain of dead tables kept every later table, and the
-   * attempts in them, alive through scavenges: forwarding then promoted megabytes per scavenge and ran
-   * a full GC every few hundred ms (measured: scavenges 0.3 -> 14 ms, rate down by a third).
+   * Jobs by the upstream ID of each of their UDP attempts (unique over all of this forwarder's sockets);
+   * allocated on the first UDP attempt. A plain array, not a Map: a Map that is added to and deleted from at
+   * this rate is rehashed often, and V8 keeps a link from each retired table to its successor. Once a full GC
+   * had moved a live table to the old space, that chain of dead tables kept every later table, and the
+   * attempts in them, alive through scavenges (measured: scavenges 0.3 -> 14 ms, rate down by a third).
    */
   private inflight: (Job | undefined)[] | undefined;
-  private inflightCount = 0;
+  /** Per attempt ID: which of its job's upstreams it went to, and the socket it left from (a reply must come back on it). */
+  private attemptUp: Uint8Array | undefined;
+  private attemptSock: (PooledSocket | undefined)[] | undefined;
+  private attempts = 0;
+  private jobs = 0;
+  /** Jobs by query hash, to merge identical queries in flight (an array of chains, for the reason above). */
+  private readonly same: (Job | undefined)[] = new Array<Job | undefined>(SAME_BUCKETS).fill(undefined);
   /**
-   * Attempts that wait the full timeout are timed out by one periodic sweep over `inflight`, running
-   * only while any are pending: a setTimeout per forwarded query (a Timeout object, its closures and a
-   * timer-list entry each, promoted to the old space while in flight) showed as frequent full GCs.
+   * UDP jobs are timed by one periodic sweep over `inflight`, running only while any are pending: a
+   * setTimeout per forwarded query (a Timeout object, its closures and a timer-list entry each, promoted to
+   * the old space while in flight) showed as frequent full GCs.
    */
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sweepEveryMs: number;
   private readonly maxInFlight: number;
   private next = 0;
   private closed = false;
-  private readonly tcpConns = new Set<net.Socket>();
-  /** Parsed, capped server lists by list identity (the resolver keeps one array per upstream set). */
-  private readonly parsed = new WeakMap<string[], UpstreamAddress[]>();
+  /** Parsed server lists by list identity (the resolver keeps one array per upstream set): all, and the first 3. */
+  private readonly parsed = new WeakMap<string[], { all: UpstreamAddress[]; first: UpstreamAddress[] }>();
   /** Replies that did not match an outstanding query (wrong ID, question, source), counted. */
   mismatched = 0;
+  /** Queries answered by another identical query's reply. */
+  merged = 0;
 
   constructor(opts: { timeoutMs?: number; budgetMs?: number; native?: boolean; maxInFlight?: number } = {}) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
@@ -185,35 +260,31 @@ export class UpstreamForwarder {
     // A timeout fires up to this late: 100 ms for the default 1.5 s, finer for short test timeouts.
     this.sweepEveryMs = Math.max(5, Math.min(100, Math.floor(this.timeoutMs / 10)));
     this.nat = opts.native === false ? null : nativeUdp();
-    this.maxInFlight = Math.min(opts.maxInFlight ?? MAX_IN_FLIGHT, ID_SPACE / 2);
+    this.maxInFlight = Math.min(opts.maxInFlight ?? MAX_IN_FLIGHT, MAX_ATTEMPTS);
   }
 
   /** Upstreams in the order they will be tried: live ones in configured order, then dead ones; at most 3. */
-  order(servers: string[]): UpstreamAddress[] {
-    if (this.dead.size === 0) {
-      // Nothing remembered dead (the normal case): the configured order, parsed once per list.
-      let list = this.parsed.get(servers);
-      if (!list) {
-        list = [];
-        for (const s of servers) {
-          const u = parseUpstream(s);
-          if (u) list.push(u);
-        }
-        list = list.slice(0, MAX_TRIES);
-        this.parsed.set(servers, list);
+  order(servers: string[], netns?: string): UpstreamAddress[] {
+    let lists = this.parsed.get(servers);
+    if (!lists) {
+      const all: UpstreamAddress[] = [];
+      for (const s of servers) {
+        const u = parseUpstream(s);
+        if (u) all.push(u);
       }
-      return list;
+      this.parsed.set(servers, (lists = { all, first: all.slice(0, MAX_TRIES) }));
     }
+    // Nothing remembered dead (the normal case): the configured order, parsed once per list.
+    if (this.dead.size === 0) return lists.first;
     const now = Date.now();
     const alive: UpstreamAddress[] = [];
     const dead: UpstreamAddress[] = [];
-    for (const s of servers) {
-      const u = parseUpstream(s);
-      if (!u) continue;
-      const until = this.dead.get(u.key);
+    for (const u of lists.all) {
+      const k = deadKey(u, netns);
+      const until = this.dead.get(k);
       if (until !== undefined && until > now) dead.push(u);
       else {
-        if (until !== undefined) this.dead.delete(u.key);
+        if (until !== undefined) this.dead.delete(k);
         alive.push(u);
       }
     }
@@ -221,11 +292,11 @@ export class UpstreamForwarder {
   }
 
   /**
-   * Forward `query` (client bytes, `qEnd` = end of its question) over `transport`, in order, until one
-   * upstream answers with anything but SERVFAIL/REFUSED. The reply is passed back verbatim but for the ID.
+   * Forward `query` (client bytes, `qEnd` = end of its question) over `transport` until an upstream answers
+   * with anything but SERVFAIL/REFUSED. The reply is passed back verbatim but for the ID.
    */
-  forward(query: Buffer, qEnd: number, servers: string[], transport: Transport): Promise<ForwardResult> {
-    return new Promise((resolve) => this.forwardCb(query, qEnd, servers, transport, (reply, failures) => resolve({ reply: reply ? Buffer.from(reply) : null, failures })));
+  forward(query: Buffer, qEnd: number, servers: string[], transport: Transport, opts: ForwardOptions = {}): Promise<ForwardResult> {
+    return new Promise((resolve) => this.forwardCb(query, qEnd, servers, transport, (reply, failures) => resolve({ reply: reply ? Buffer.from(reply) : null, failures }), opts));
   }
 
   /**
@@ -233,53 +304,173 @@ export class UpstreamForwarder {
    * rewritten in place for each attempt and restored before `done`. The reply given to `done` may be a
    * view into a shared receive buffer: use it (send it on, copy it) before returning.
    */
-  forwardCb(query: Buffer, qEnd: number, servers: string[], transport: Transport, done: ForwardCallback): void {
+  forwardCb(query: Buffer, qEnd: number, servers: string[], transport: Transport, done: ForwardCallback, opts?: ForwardOptions): void {
+    const netns = opts?.netns;
+    const hash = queryHash(query, qEnd);
+    const bucket = hash & (SAME_BUCKETS - 1);
+    for (let j = this.same[bucket]; j !== undefined; j = j.nextSame) {
+      if (j.hash === hash && j.transport === transport && j.servers === servers && j.netns === netns && sameQuery(j.query, j.qEnd, query, qEnd)) {
+        // The same question is already on its way: one upstream answer serves both (a client's retransmit,
+        // or the same name from several containers).
+        (j.waiters ??= []).push({ query, clientId: query.readUInt16BE(0), done });
+        this.merged++;
+        return;
+      }
+    }
+    const now = Date.now();
     const job: Job = {
       query,
       qEnd,
       clientId: query.readUInt16BE(0),
       transport,
-      order: this.order(servers),
-      tries: 0,
-      deadline: Date.now() + this.budgetMs,
+      servers,
+      netns,
+      order: this.order(servers, netns),
+      next: 0,
+      failed: 0,
+      slow: 0,
+      cur: -1,
+      at: 0,
+      deadline: (opts?.arrived ?? now) + this.budgetMs,
       failures: undefined,
       done,
-      entry: undefined,
       id: -1,
-      at: 0,
-      swept: false,
+      older: undefined,
+      live: 0,
+      conns: undefined,
       timer: undefined,
+      waiters: undefined,
+      hash,
+      nextSame: this.same[bucket],
+      ended: false,
     };
-    this.nextAttempt(job);
-  }
-
-  private nextAttempt(job: Job): void {
-    const remaining = job.deadline - Date.now();
-    if (job.tries >= job.order.length || remaining <= 0 || this.closed) return this.finish(job, null);
-    const u = job.order[job.tries++]!;
-    const timeout = Math.min(this.timeoutMs, remaining);
-    if (job.transport === 'tcp') {
-      this.askTcp(u, job.query, job.qEnd, timeout).then((o) => this.attemptEnded(job, o.reply, o.outcome, o.detail));
-    } else this.askUdp(job, u, timeout);
-  }
-
-  /** The attempt in flight ended: done on an answer, else remember the failure and try the next upstream. */
-  private attemptEnded(job: Job, reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void {
-    const u = job.order[job.tries - 1]!;
-    if (outcome === 'answer' && reply) {
-      if (this.dead.size > 0) this.dead.delete(u.key);
-      // A UDP reply is handed on before the receive area is reused; a TCP one may share the connection's buffer.
-      return this.finish(job, job.transport === 'tcp' ? Buffer.from(reply) : reply);
+    this.same[bucket] = job;
+    this.jobs++;
+    if (this.closed) return this.finish(job, null, -1);
+    if (this.jobs > this.maxInFlight) {
+      // Our limit, not the upstream's fault: no upstream is asked and none is remembered as dead.
+      (job.failures ??= []).push({ server: job.order[0]?.key ?? '-', outcome: 'error', detail: `${this.maxInFlight} queries already in flight upstream` });
+      return this.finish(job, null, -1);
     }
-    if (outcome === 'timeout' || outcome === 'error') this.dead.set(u.key, Date.now() + DEAD_FOR_MS);
-    (job.failures ??= []).push({ server: u.key, outcome, ...(detail ? { detail } : {}) });
-    this.nextAttempt(job);
+    this.ask(job);
   }
 
-  private finish(job: Job, reply: Buffer | null): void {
+  /**
+   * Ask the next upstream: one not asked yet, else (every one was) the next in turn that has not failed for
+   * good, over UDP again; a TCP job just waits for its connections. Ends the job when nothing is left.
+   */
+  private ask(job: Job): void {
+    if (job.ended) return;
+    const now = Date.now();
+    const remaining = job.deadline - now;
+    const n = job.order.length;
+    if (remaining <= 0 || this.closed) return this.finish(job, null, -1);
+    let i = -1;
+    if (job.next < n) i = job.next++;
+    else if (job.transport === 'udp') {
+      for (let k = 1; k <= n; k++) {
+        const c = (job.cur + k) % n;
+        if (!(job.failed & (1 << c))) {
+          i = c;
+          break;
+        }
+      }
+    }
+    if (i < 0) {
+      if (job.failed === (1 << n) - 1) return this.finish(job, null, -1); // every upstream failed for good
+      // TCP: the connections made are still waiting; give them the rest of the budget.
+      job.at = job.deadline;
+      if (job.transport === 'tcp') this.armTcpTimer(job, remaining);
+      return;
+    }
+    job.cur = i;
+    job.at = now + Math.min(this.timeoutMs, remaining);
+    if (job.transport === 'tcp') {
+      this.armTcpTimer(job, job.at - now);
+      this.askTcp(job, i);
+    } else this.askUdp(job, i);
+  }
+
+  /** The attempt asked last is overdue: record it once, remember the upstream as slow, ask again. */
+  private overdue(job: Job): void {
+    const i = job.cur;
+    if (Date.now() >= job.deadline) return this.finish(job, null, -1);
+    const bit = 1 << i;
+    if (!(job.slow & bit) && !(job.failed & bit)) {
+      job.slow |= bit;
+      this.fail(job, i, 'timeout');
+    }
+    this.ask(job);
+  }
+
+  /** Upstream `i` of `job` failed: recorded, and remembered as dead for others when there are others to ask. */
+  private fail(job: Job, i: number, outcome: AttemptOutcome, detail?: string): void {
+    const u = job.order[i]!;
+    if (outcome !== 'timeout') job.failed |= 1 << i;
+    (job.failures ??= []).push({ server: u.key, outcome, ...(detail ? { detail } : {}) });
+    // A dead upstream is only put last in the order: with one upstream that means nothing, and one slow
+    // answer must not make it "dead" in the logs.
+    if ((outcome === 'timeout' || outcome === 'error') && job.order.length > 1) this.dead.set(deadKey(u, job.netns), Date.now() + DEAD_FOR_MS);
+  }
+
+  /** An upstream answered for good with a failure (SERVFAIL, REFUSED, refused port): go on, or end. */
+  private failedFor(job: Job, i: number, outcome: AttemptOutcome, detail?: string): void {
+    if (job.ended || job.failed & (1 << i)) return;
+    this.fail(job, i, outcome, detail);
+    this.ask(job);
+  }
+
+  private finish(job: Job, reply: Buffer | null, from: number): void {
+    if (job.ended) return;
+    job.ended = true;
+    this.jobs--;
+    this.unlink(job);
+    if (job.id >= 0) this.release(job, job.id);
+    if (job.older) for (const id of job.older) this.release(job, id);
+    job.id = -1;
+    job.older = undefined;
+    if (job.conns) for (const c of job.conns) c.destroy();
+    job.conns = undefined;
+    clearTimeout(job.timer);
+    let failures = job.failures;
+    if (reply && from >= 0) {
+      const u = job.order[from]!;
+      if (this.dead.size > 0) this.dead.delete(deadKey(u, job.netns));
+      // It answered late: not a failure after all.
+      if (failures && job.slow & (1 << from)) failures = failures.filter((f) => !(f.server === u.key && f.outcome === 'timeout'));
+    }
+    const list = failures && failures.length > 0 ? failures : NO_FAILURES;
     job.query.writeUInt16BE(job.clientId, 0);
+    if (job.waiters) {
+      for (const w of job.waiters) {
+        w.query.writeUInt16BE(w.clientId, 0);
+        let own: Buffer | null = null;
+        if (reply) {
+          own = Buffer.from(reply);
+          own.writeUInt16BE(w.clientId, 0);
+          if (own.readUInt16BE(4) === 1) w.query.copy(own, 12, 12, job.qEnd); // the question as this client wrote it
+        }
+        try {
+          w.done(own, list);
+        } catch {
+          /* one client's callback must not keep the others from their answers */
+        }
+      }
+    }
     if (reply) reply.writeUInt16BE(job.clientId, 0);
-    job.done(reply, job.failures ?? NO_FAILURES);
+    job.done(reply, list);
+  }
+
+  private unlink(job: Job): void {
+    const bucket = job.hash & (SAME_BUCKETS - 1);
+    let j = this.same[bucket];
+    if (j === job) {
+      this.same[bucket] = job.nextSame;
+    } else {
+      while (j !== undefined && j.nextSame !== job) j = j.nextSame;
+      if (j) j.nextSame = job.nextSame;
+    }
+    job.nextSame = undefined;
   }
 
   /** Servers currently remembered as dead. */
@@ -288,32 +479,73 @@ export class UpstreamForwarder {
     return [...this.dead].filter(([, until]) => until > now).map(([k]) => k);
   }
 
+  /** Queries in flight upstream (merged ones not counted). */
+  inFlight(): number {
+    return this.jobs;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    for (const c of this.tcpConns) c.destroy();
-    const all = [...this.pools[4], ...this.pools[6], ...this.dgramPools[4], ...this.dgramPools[6]];
-    this.pools[4] = [];
-    this.pools[6] = [];
-    this.dgramPools[4] = [];
-    this.dgramPools[6] = [];
     const inflight = this.inflight;
     if (inflight) {
       for (let id = 0; id < ID_SPACE; id++) {
         const job = inflight[id];
-        if (job) this.udpAttemptEnded(job, null, 'error', 'closed');
+        if (job) this.finish(job, null, -1);
       }
+    }
+    for (let b = 0; b < SAME_BUCKETS; b++) {
+      while (this.same[b]) this.finish(this.same[b]!, null, -1); // TCP jobs
     }
     clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
-    await Promise.all(
-      all.map((p) => {
-        if (p.native) {
-          this.nat!.addon.close(p.native);
-          return undefined;
-        }
-        return new Promise<void>((resolve) => p.socket!.close(() => resolve()));
-      }),
-    );
+    const all = [...this.pools[4], ...this.pools[6], ...[...this.nsPools.values()].flatMap((p) => [...p[4], ...p[6]]), ...[...this.dgramPools.values()].flat()];
+    this.pools[4] = [];
+    this.pools[6] = [];
+    this.nsPools.clear();
+    this.dgramPools.clear();
+    await Promise.all(all.map((p) => this.closeSocket(p)));
+  }
+
+  /**
+   * A container's netns goes away: close the sockets made in it (a socket keeps its netns alive) and end the
+   * queries that went out on them.
+   */
+  async dropNetns(netns: string): Promise<void> {
+    const pool = this.nsPools.get(netns);
+    if (!pool) return;
+    this.nsPools.delete(netns);
+    const socks = [...pool[4], ...pool[6]];
+    this.endAttemptsOn(new Set(socks), 'closed');
+    await Promise.all(socks.map((p) => this.closeSocket(p)));
+  }
+
+  private closeSocket(p: PooledSocket): Promise<void> | undefined {
+    if (p.native) {
+      this.nat!.addon.close(p.native);
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      try {
+        p.socket!.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+
+  /** Fail every UDP attempt that went out on one of `socks` (closed, or told by the kernel the port is shut). */
+  private endAttemptsOn(socks: Set<PooledSocket>, detail: string): void {
+    const inflight = this.inflight;
+    const bySock = this.attemptSock;
+    if (!inflight || !bySock) return;
+    for (let id = 0; id < ID_SPACE; id++) {
+      const job = inflight[id];
+      const s = bySock[id];
+      if (job === undefined || s === undefined || !socks.has(s)) continue;
+      const i = this.attemptUp![id]!;
+      this.release(job, id);
+      this.failedFor(job, i, 'error', detail);
+    }
   }
 
   /** Which path serves upstream UDP: 'native' (udpbatch) or 'dgram'. */
@@ -321,46 +553,65 @@ export class UpstreamForwarder {
     return this.nat ? 'native' : 'dgram';
   }
 
-  private socketFor(family: 4 | 6, useNative: boolean): PooledSocket {
-    if (useNative) {
-      const pool = this.pools[family];
-      if (pool.length < UDP_POOL) {
-        const { addon, meta, addrs, rx, rxSlot, addrSlot } = this.nat!;
-        const fd = addon.socket(family);
-        const entry: PooledSocket = {};
-        try {
-          entry.native = addon.open(fd, (count) => {
+  private nativeSocket(family: 4 | 6, netns: string | undefined): PooledSocket {
+    let pool: PooledSocket[];
+    let size = UDP_POOL;
+    if (netns === undefined) pool = this.pools[family];
+    else {
+      let p = this.nsPools.get(netns);
+      if (!p) this.nsPools.set(netns, (p = { 4: [], 6: [] }));
+      pool = p[family];
+      size = NETNS_POOL;
+    }
+    if (pool.length < size) {
+      const { addon, meta, addrs, addrSlot, big, bigSlot, errMark } = this.nat!;
+      const fd = addon.socket(family, netns);
+      const entry: PooledSocket = {};
+      try {
+        entry.native = addon.open(
+          fd,
+          (count) => {
             for (let i = 0; i < count; i++) {
               const len = meta[2 * i]!;
-              if (len < 0) {
-                this.mismatched++;
-                continue;
-              }
-              // The reply outlives this callback (it is handed back to the client's side): copy it.
-              this.onNativeReply(entry, rx.subarray(i * rxSlot, i * rxSlot + len), addrs, i * addrSlot, meta[2 * i + 1]!);
+              if (len <= -errMark) this.onNativeError(entry, big, i * bigSlot, addrs, i * addrSlot, meta[2 * i + 1]!, -len - errMark);
+              else if (len < 12) this.mismatched++;
+              else this.onNativeReply(entry, big.subarray(i * bigSlot, i * bigSlot + len), addrs, i * addrSlot, meta[2 * i + 1]!);
             }
-          });
-        } finally {
-          addon.closeFd(fd); // open() keeps its own duplicate
-        }
-        addon.ref(entry.native, false);
-        pool.push(entry);
-        return entry;
+          },
+          true,
+        );
+      } finally {
+        addon.closeFd(fd); // open() keeps its own duplicate
       }
-      // 32 queries in a row per socket, then the next: queries forwarded in one batch share a sendmmsg
-      // and their replies one recvmmsg (round-robin per query made one syscall each, measured with
-      // strace -c), while the source port still moves over the pool.
-      return pool[Math.floor(this.next++ / NATIVE_RUN) % pool.length]!;
+      addon.ref(entry.native, false);
+      pool.push(entry);
+      return entry;
     }
-    const pool = this.dgramPools[family];
-    if (pool.length < UDP_POOL) {
-      const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', lookup: literalLookup });
+    // 32 queries in a row per socket, then the next: queries forwarded in one batch share a sendmmsg
+    // and their replies one recvmmsg (round-robin per query made one syscall each, measured with
+    // strace -c), while the source port still moves over the pool.
+    return pool[Math.floor(this.next++ / NATIVE_RUN) % pool.length]!;
+  }
+
+  /** Fallback path: a dgram socket connected to `u`, so that an ICMP port unreachable comes back as an error. */
+  private dgramSocket(u: UpstreamAddress): PooledSocket {
+    let pool = this.dgramPools.get(u.key);
+    if (!pool) {
+      if (this.dgramPools.size >= DGRAM_UPSTREAMS) {
+        const [oldKey, oldPool] = this.dgramPools.entries().next().value as [string, PooledSocket[]];
+        this.dgramPools.delete(oldKey);
+        this.endAttemptsOn(new Set(oldPool), 'closed');
+        for (const p of oldPool) void this.closeSocket(p);
+      }
+      this.dgramPools.set(u.key, (pool = []));
+    }
+    if (pool.length < DGRAM_POOL) {
+      const socket = dgram.createSocket({ type: u.family === 4 ? 'udp4' : 'udp6', lookup: literalLookup, recvBufferSize: 1 << 20 });
       const entry: PooledSocket = { socket };
       socket.on('message', (msg, rinfo) => this.onReply(entry, msg, rinfo));
-      socket.on('error', () => {
-        /* send errors surface in the send callback; nothing else to do */
-      });
-      socket.bind(0);
+      // A connected UDP socket reports the ICMP port unreachable of a datagram it sent as ECONNREFUSED.
+      socket.on('error', (err: NodeJS.ErrnoException) => this.endAttemptsOn(new Set([entry]), err.code === 'ECONNREFUSED' ? 'port unreachable' : err.message));
+      socket.connect(u.port, u.host);
       socket.unref();
       pool.push(entry);
       return entry;
@@ -369,51 +620,79 @@ export class UpstreamForwarder {
   }
 
   private onNativeReply(entry: PooledSocket, view: Buffer, addrs: Buffer, addrOff: number, addrLen: number): void {
-    if (view.length < 12) return void this.mismatched++;
-    const job = this.inflight?.[view.readUInt16BE(0)];
-    const sa = job?.order[job.tries - 1]!.sockaddr;
-    if (!job || job.entry !== entry || !sa || !sameSockaddr(addrs, addrOff, addrLen, sa) || !acceptable(view, job.query, job.qEnd)) return void this.mismatched++;
+    const id = view.readUInt16BE(0);
+    const job = this.inflight?.[id];
+    if (!job || this.attemptSock![id] !== entry) return void this.mismatched++;
+    const i = this.attemptUp![id]!;
+    const sa = job.order[i]!.sockaddr;
+    if (!sa || !sameSockaddr(addrs, addrOff, addrLen, sa) || !acceptable(view, job.query, job.qEnd)) return void this.mismatched++;
     // The view into the receive area is valid only during this call: forwardCb's callers use the reply
     // before returning (the resolver sends it on at once); forward() copies it for its promise.
-    this.udpAttemptEnded(job, view, classify(view));
+    this.udpReply(job, id, i, view);
+  }
+
+  /** The kernel says a datagram we sent could not be delivered (ICMP port or host unreachable). */
+  private onNativeError(entry: PooledSocket, payload: Buffer, off: number, addrs: Buffer, addrOff: number, addrLen: number, errno: number): void {
+    const id = payload.readUInt16BE(off);
+    const job = this.inflight?.[id];
+    if (!job || this.attemptSock![id] !== entry) return;
+    const i = this.attemptUp![id]!;
+    const sa = job.order[i]!.sockaddr;
+    if (!sa || !sameSockaddr(addrs, addrOff, addrLen, sa)) return;
+    this.release(job, id);
+    this.failedFor(job, i, 'error', errnoDetail(errno));
   }
 
   private onReply(entry: PooledSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (msg.length < 12) return void this.mismatched++;
-    const job = this.inflight?.[msg.readUInt16BE(0)];
-    const u = job?.order[job.tries - 1];
-    if (!job || !u || job.entry !== entry || u.port !== rinfo.port || u.host !== rinfo.address || !acceptable(msg, job.query, job.qEnd)) return void this.mismatched++;
-    this.udpAttemptEnded(job, msg, classify(msg));
+    const id = msg.readUInt16BE(0);
+    const job = this.inflight?.[id];
+    if (!job || this.attemptSock![id] !== entry) return void this.mismatched++;
+    const i = this.attemptUp![id]!;
+    const u = job.order[i]!;
+    if (u.port !== rinfo.port || u.host !== rinfo.address || !acceptable(msg, job.query, job.qEnd)) return void this.mismatched++;
+    this.udpReply(job, id, i, msg);
   }
 
-  private askUdp(job: Job, u: UpstreamAddress, timeoutMs: number): void {
+  private udpReply(job: Job, id: number, i: number, reply: Buffer): void {
+    const outcome = classify(reply);
+    if (outcome === 'answer') return this.finish(job, reply, i);
+    this.release(job, id);
+    this.failedFor(job, i, outcome);
+  }
+
+  private askUdp(job: Job, i: number): void {
+    const u = job.order[i]!;
     let entry: PooledSocket;
     const useNative = this.nat !== null && u.sockaddr !== undefined;
     try {
-      entry = this.socketFor(u.family, useNative);
+      entry = useNative ? this.nativeSocket(u.family, job.netns) : this.dgramSocket(u);
     } catch (error) {
-      return this.attemptEnded(job, null, 'error', (error as Error).message);
+      return this.failedFor(job, i, 'error', (error as Error).message);
     }
-    if (this.inflightCount >= this.maxInFlight) {
-      // Our limit, not the upstream's fault: no other upstream is tried and none is remembered as dead.
-      (job.failures ??= []).push({ server: u.key, outcome: 'error', detail: `${this.maxInFlight} queries already in flight upstream` });
-      return this.finish(job, null);
+    if (this.attempts >= MAX_ATTEMPTS) {
+      // The ID space is crowded: do not add attempts; the ones out there may still answer.
+      if (job.live === 0) this.finish(job, null, -1);
+      return;
     }
-    const inflight = (this.inflight ??= new Array<Job | undefined>(ID_SPACE).fill(undefined));
+    if (!this.inflight) {
+      this.inflight = new Array<Job | undefined>(ID_SPACE).fill(undefined);
+      this.attemptUp = new Uint8Array(ID_SPACE);
+      this.attemptSock = new Array<PooledSocket | undefined>(ID_SPACE).fill(undefined);
+    }
+    const inflight = this.inflight;
     let id = randomId();
     while (inflight[id] !== undefined) id = randomId(); // at most half the IDs are taken
+    if (job.id >= 0) (job.older ??= []).push(job.id);
+    job.id = id;
+    inflight[id] = job;
+    this.attemptUp![id] = i;
+    this.attemptSock![id] = entry;
+    this.attempts++;
+    job.live++;
+    if (!this.sweepTimer) this.armSweep();
     const query = job.query;
     query.writeUInt16BE(id, 0); // finish() restores the client's ID
-    job.entry = entry;
-    job.id = id;
-    job.at = Date.now() + timeoutMs;
-    // The usual attempt waits the full timeout: the shared sweep. A shorter one (the budget is nearly
-    // spent) gets a timer of its own, to the ms.
-    job.swept = timeoutMs === this.timeoutMs;
-    if (!job.swept) job.timer = setTimeout(() => this.udpAttemptEnded(job, null, 'timeout'), timeoutMs);
-    inflight[id] = job;
-    this.inflightCount++;
-    if (job.swept && !this.sweepTimer) this.armSweep();
     try {
       if (entry.native) {
         // Queued while a batch is being handled (one sendmmsg for all), else sent at once. A send the
@@ -421,27 +700,26 @@ export class UpstreamForwarder {
         this.nat!.addon.sendTo(entry.native, query, query.length, u.sockaddr!);
         return;
       }
-      const attempt = job.tries;
-      entry.socket!.send(query, u.port, u.host, (err) => {
-        if (err && job.tries === attempt && job.id === id) this.udpAttemptEnded(job, null, 'error', err.message);
+      entry.socket!.send(query, (err) => {
+        if (err && inflight[id] === job) {
+          this.release(job, id);
+          this.failedFor(job, i, 'error', err.message);
+        }
       });
     } catch (error) {
-      this.udpAttemptEnded(job, null, 'error', (error as Error).message);
+      this.release(job, id);
+      this.failedFor(job, i, 'error', (error as Error).message);
     }
   }
 
-  /** A UDP attempt ended (reply, timeout, send error, close): off the in-flight list, then attemptEnded. */
-  private udpAttemptEnded(job: Job, reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void {
-    if (job.id < 0) return;
-    this.inflight![job.id] = undefined;
-    this.inflightCount--;
-    job.id = -1;
-    job.entry = undefined;
-    if (job.timer) {
-      clearTimeout(job.timer);
-      job.timer = undefined;
-    }
-    this.attemptEnded(job, reply, outcome, detail);
+  /** Take one of `job`'s attempts off the in-flight list (the job stays, with its other attempts). */
+  private release(job: Job, id: number): void {
+    if (this.inflight![id] !== job) return; // ended before, and the ID may be another job's by now
+    this.inflight![id] = undefined;
+    this.attemptSock![id] = undefined;
+    this.attempts--;
+    job.live--;
+    if (job.id === id) job.id = -1;
   }
 
   private armSweep(): void {
@@ -449,55 +727,85 @@ export class UpstreamForwarder {
     this.sweepTimer.unref();
   }
 
-  /** Time out every swept attempt that is due; keep sweeping while any attempt is in flight. */
+  /** Every UDP job whose newest attempt is overdue is asked on (or ended at its deadline); keep sweeping while any are out. */
   private sweep(): void {
     this.sweepTimer = undefined;
     const inflight = this.inflight;
     if (!inflight || this.closed) return;
     const now = Date.now();
     for (let id = 0; id < ID_SPACE; id++) {
+      // overdue() asks again and moves `at` on, so a job seen again at another of its IDs is left alone.
       const job = inflight[id];
-      if (job !== undefined && job.swept && job.at <= now) this.udpAttemptEnded(job, null, 'timeout'); // clears inflight[id]
+      if (job !== undefined && job.at <= now) this.overdue(job);
     }
-    if (this.inflightCount > 0) this.armSweep();
+    if (this.attempts > 0) this.armSweep();
   }
 
-  private askTcp(u: UpstreamAddress, query: Buffer, qEnd: number, timeoutMs: number): Promise<{ reply: Buffer | null; outcome: AttemptOutcome; detail?: string }> {
-    return new Promise((resolve) => {
-      const id = randomId();
-      const framed = Buffer.allocUnsafe(query.length + 2);
-      framed.writeUInt16BE(query.length, 0);
-      query.copy(framed, 2);
-      framed.writeUInt16BE(id, 2);
-      let done = false;
-      let buffered: Buffer = Buffer.alloc(0);
-      const sock = net.connect({ host: u.host, port: u.port });
-      this.tcpConns.add(sock);
-      const finish = (reply: Buffer | null, outcome: AttemptOutcome, detail?: string): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.tcpConns.delete(sock);
-        sock.destroy();
-        resolve({ reply, outcome, ...(detail ? { detail } : {}) });
-      };
-      const timer = setTimeout(() => finish(null, 'timeout'), timeoutMs);
-      sock.on('connect', () => sock.write(framed));
-      sock.on('data', (chunk: Buffer) => {
-        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-        while (buffered.length >= 2) {
-          const len = buffered.readUInt16BE(0);
-          if (buffered.length < 2 + len) return;
-          const msg = buffered.subarray(2, 2 + len);
-          buffered = buffered.subarray(2 + len);
-          if (len >= 12 && msg.readUInt16BE(0) === id && acceptable(msg, query, qEnd)) return finish(msg, classify(msg));
-          this.mismatched++;
-        }
-      });
-      sock.on('error', (err) => finish(null, 'error', err.message));
-      sock.on('close', () => finish(null, 'error', 'connection closed before a reply'));
-    });
+  private armTcpTimer(job: Job, ms: number): void {
+    clearTimeout(job.timer);
+    job.timer = setTimeout(() => {
+      job.timer = undefined;
+      this.overdue(job);
+    }, Math.max(0, ms));
+    job.timer.unref();
   }
+
+  /** One TCP connection per attempt, from the host or the container's netns; the query goes out once connected. */
+  private askTcp(job: Job, i: number): void {
+    const u = job.order[i]!;
+    let sock: net.Socket;
+    try {
+      if (job.netns !== undefined && this.nat && u.sockaddr) {
+        // Made in the container's netns by the addon, its connect begun; the first write waits for it.
+        const fd = this.nat.addon.tcpConnect(u.sockaddr, job.netns);
+        sock = new net.Socket({ fd, readable: true, writable: true });
+      } else {
+        sock = net.connect({ host: u.host, port: u.port });
+      }
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      return this.failedFor(job, i, 'error', e.code === 'ECONNREFUSED' ? 'port unreachable' : e.message);
+    }
+    (job.conns ??= []).push(sock);
+    const id = randomId();
+    const framed = Buffer.allocUnsafe(job.query.length + 2);
+    framed.writeUInt16BE(job.query.length, 0);
+    job.query.copy(framed, 2);
+    framed.writeUInt16BE(id, 2);
+    let buffered: Buffer = Buffer.alloc(0);
+    let over = false;
+    const end = (outcome: AttemptOutcome, detail?: string): void => {
+      if (over) return;
+      over = true;
+      sock.destroy();
+      if (job.conns) job.conns = job.conns.filter((c) => c !== sock);
+      this.failedFor(job, i, outcome, detail);
+    };
+    sock.write(framed);
+    sock.on('data', (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2) {
+        const len = buffered.readUInt16BE(0);
+        if (buffered.length < 2 + len) return;
+        const msg = buffered.subarray(2, 2 + len);
+        buffered = buffered.subarray(2 + len);
+        if (len >= 12 && msg.readUInt16BE(0) === id && acceptable(msg, job.query, job.qEnd)) {
+          const outcome = classify(msg);
+          if (outcome !== 'answer') return end(outcome);
+          over = true;
+          // The reply may share the connection's buffer: the job's owner gets its own copy.
+          return this.finish(job, Buffer.from(msg), i);
+        }
+        this.mismatched++;
+      }
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => end('error', err.code === 'ECONNREFUSED' ? 'port unreachable' : err.message));
+    sock.on('close', () => end('error', 'connection closed before a reply'));
+  }
+}
+
+function deadKey(u: UpstreamAddress, netns: string | undefined): string {
+  return netns === undefined ? u.key : `${u.key}@${netns}`;
 }
 
 function classify(reply: Buffer): AttemptOutcome {
