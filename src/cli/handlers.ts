@@ -62,6 +62,7 @@ export function createHandlers(client: Client, version: string, io: Io = process
     },
     async run(spec) {
       const result = await client.post<RunResult>('/containers', spec);
+      for (const w of result.warnings ?? []) io.stderr.write(`WARNING: ${w}\n`);
       if (spec.detach) {
         out(result.id + '\n');
         return 0;

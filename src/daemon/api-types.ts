@@ -72,6 +72,8 @@ export interface Launch {
 export interface RunResult {
   id: string;
   name: string;
+  /** Docker's run warnings (a loopback --dns): the CLI prints each as `WARNING: ...` on stderr. */
+  warnings?: string[];
   launch?: Launch; // foreground only: the CLI spawns this and reports started/exited
 }
 
@@ -116,7 +118,8 @@ export interface ContainerJson {
     DnsSearch: string[];
     DnsOptions: string[];
     ExtraHosts: string[];
-    Links: string[];
+    /** Legacy links (default network), Docker's form `/target:/linker/alias`; null on a user-defined network. */
+    Links: string[] | null;
     NetworkMode: string;
     AutoRemove: boolean;
   };
@@ -135,6 +138,8 @@ export interface ContainerJson {
         GlobalIPv6PrefixLen: number;
         MacAddress: string;
         Aliases: string[];
+        /** `--link` on a user-defined network, as given (`target:alias`); null elsewhere, as Docker shows them. */
+        Links: string[] | null;
         DNSNames: string[];
       }
     >;

@@ -6,9 +6,10 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import { DnsnetError, wrapError } from '../errors.js';
 import { allocateAddress, macFor } from '../ipam/index.js';
-import { Resolver, type ResolverContainer } from '../resolver/index.js';
+import { Resolver, type ResolverRegistration } from '../resolver/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
-import { parseDnsServer, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
+import { isLoopback, parseDnsServer, validateAlias, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
+import { formatLink, parseLink, type Link } from './links.js';
 import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, isOrphanNetns, killNetnsProcesses, type EndpointPlan } from '../netns/sandbox.js';
 import { discardSpare, SpareNetns } from '../netns/spare.js';
 import { ownerTag, paths, type Roots } from '../state/paths.js';
@@ -265,7 +266,7 @@ export class Engine {
   // ---------- containers: run ----------
 
   /** Validate everything a run asks for before anything changes. */
-  private validateRun(spec: RunSpec): { net: NetworkRecord; name: string } {
+  private validateRun(spec: RunSpec): { net: NetworkRecord; name: string; links: Link[] } {
     if (spec.cmd.length === 0) throw new DnsnetError('invalid', 'run: no command given');
     const name = spec.name ?? generateName((n) => this.nameTaken(n));
     validateName('container', name);
@@ -275,12 +276,12 @@ export class Engine {
     if (net.isDefault && spec.networkAliases.length > 0) {
       throw new DnsnetError('invalid', 'run: network-scoped aliases are only supported for user-defined networks');
     }
-    for (const a of spec.networkAliases) validateHostname(a, '--network-alias');
+    for (const a of spec.networkAliases) validateAlias(a, '--network-alias');
     for (const d of spec.dns) parseDnsServer(d);
     for (const d of spec.dnsSearch) validateDnsSearch(d);
     for (const o of spec.dnsOptions) validateDnsOption(o);
     for (const h of spec.extraHosts) parseAddHost(h, this.defaultGateway());
-    for (const l of spec.links) this.parseLink(l, net);
+    const links = spec.links.map((l) => this.checkLink(l, net));
     if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) {
       throw new DnsnetError('invalid', `run: the working directory "${spec.workdir}" is not an absolute path`);
     }
@@ -293,7 +294,7 @@ export class Engine {
     for (const e of spec.env) {
       if (e === '' || e.startsWith('=')) throw new DnsnetError('invalid', `run: invalid environment variable "${e}"`);
     }
-    return { net, name };
+    return { net, name, links };
   }
 
   private nameTaken(name: string): boolean {
@@ -306,23 +307,26 @@ export class Engine {
     return undefined;
   }
 
-  /** `--link NAME[:ALIAS]`: the target must be a running container on the same network. */
-  private parseLink(link: string, net: NetworkRecord): { target: ContainerRecord; alias: string } {
-    const [targetRef = '', alias0] = link.split(':', 2);
-    const alias = alias0 ?? targetRef;
-    if (targetRef === '' || alias === '') throw new DnsnetError('invalid', `run: invalid --link "${link}": expected NAME[:ALIAS]`);
-    validateHostname(alias, '--link');
-    let target: ContainerRecord;
-    try {
-      target = this.findContainer(targetRef);
-    } catch {
-      throw new DnsnetError('invalid', `run: --link ${link}: no such container: ${targetRef}`);
+  /**
+   * `--link NAME[:ALIAS]`, as Docker takes it. On the default network the target must be a running container
+   * there (its address goes into /etc/hosts now). On a user-defined network it may not exist yet: the alias
+   * resolves once a container of that name joins a network the two share.
+   */
+  private checkLink(text: string, net: NetworkRecord): Link {
+    const link = parseLink(text);
+    if (link.target === '' || link.alias === '') throw new DnsnetError('invalid', `run: invalid --link "${text}": expected NAME[:ALIAS]`);
+    validateAlias(link.alias, '--link');
+    const target = this.tryFind(link.target);
+    if (!net.isDefault) {
+      if (!target) validateName('container', link.target);
+      return { target: target?.name ?? link.target, alias: link.alias };
     }
-    if (target.state.status !== 'running') throw new DnsnetError('invalid', `run: --link ${link}: container ${target.name} is not running`);
+    if (!target) throw new DnsnetError('invalid', `run: --link ${text}: no such container: ${link.target}`);
+    if (target.state.status !== 'running') throw new DnsnetError('invalid', `run: --link ${text}: container ${target.name} is not running`);
     if (!target.endpoints.some((ep) => ep.networkId === net.id)) {
-      throw new DnsnetError('invalid', `run: --link ${link}: container ${target.name} is not on network ${net.name}`);
+      throw new DnsnetError('invalid', `run: --link ${text}: container ${target.name} is not on network ${net.name}`);
     }
-    return { target, alias };
+    return { target: target.name, alias: link.alias };
   }
 
   private buildEnv(c: ContainerRecord, callerEnv: Record<string, string> | undefined, extra: string[]): Record<string, string> {
@@ -338,7 +342,7 @@ export class Engine {
 
   run(spec: RunSpec): Promise<RunResult> {
     return this.withSpareRefill(this.lock.run(async () => {
-      const { net, name } = this.validateRun(spec);
+      const { net, name, links } = this.validateRun(spec);
       const id = newId();
       const env = spec.env.map((e) => (e.includes('=') ? e : spec.callerEnv?.[e] !== undefined ? `${e}=${spec.callerEnv[e]}` : e)).filter((e) => e.includes('='));
       const c: ContainerRecord = {
@@ -357,7 +361,7 @@ export class Engine {
         network: net.name,
         ...(spec.ip ? { requestedIp: spec.ip } : {}),
         networkAliases: spec.networkAliases,
-        links: spec.links,
+        links: links.map(formatLink),
         extraHosts: spec.extraHosts,
         dns: spec.dns,
         dnsSearch: spec.dnsSearch,
@@ -382,7 +386,9 @@ export class Engine {
         }
         await this.store.saveContainer(c);
         this.log(`[daemon] container ${c.name} ${spec.detach ? `started (pid ${c.state.pid})` : 'created'}: ${ep.ipv4} on ${net.name}`);
-        return { id: c.id, name: c.name, ...(spec.detach ? {} : { launch }) };
+        await this.refreshLinkers(c.name);
+        const warnings = runWarnings(spec);
+        return { id: c.id, name: c.name, ...(warnings.length > 0 ? { warnings } : {}), ...(spec.detach ? {} : { launch }) };
       } catch (error) {
         await this.rollbackRun(c);
         throw wrapError(`run ${name}`, error, 'kernel');
@@ -401,6 +407,7 @@ export class Engine {
     await this.teardownSandbox(c);
     await this.store.deleteContainer(c.id).catch(() => undefined);
     this.containers.delete(c.id);
+    await this.refreshLinkers(c.name);
   }
 
   private planEndpoint(c: ContainerRecord, net: NetworkRecord, aliases: string[], ip: string | undefined, index: number): EndpointRecord {
@@ -502,11 +509,11 @@ export class Engine {
       const net = this.networks.get(ep.networkId);
       if (!net?.isDefault) continue;
       for (const l of c.links) {
-        const [ref = '', alias0] = l.split(':', 2);
-        const target = this.tryFind(ref);
+        const link = parseLink(l);
+        const target = this.tryFind(link.target);
         const tep = target?.endpoints.find((e) => e.networkId === net.id);
         if (!target || !tep) continue;
-        out.push({ ip: tep.ipv4, alias: alias0 ?? ref, hostname: target.hostname, name: target.name });
+        out.push({ ip: tep.ipv4, alias: link.alias, hostname: target.hostname, name: target.name });
       }
     }
     return out;
@@ -520,21 +527,19 @@ export class Engine {
     }
   }
 
-  private resolverView(c: ContainerRecord): ResolverContainer & { dns: string[]; forward: boolean } {
+  private resolverView(c: ContainerRecord): ResolverRegistration {
     const user = c.endpoints.filter((ep) => !(this.networks.get(ep.networkId)?.isDefault ?? true));
-    const links: { alias: string; target: string }[] = [];
-    for (const l of c.links) {
-      const [ref = '', alias0] = l.split(':', 2);
-      const target = this.tryFind(ref);
-      if (target) links.push({ alias: alias0 ?? ref, target: target.name });
-    }
     return {
       id: c.id,
       name: c.name,
       hostname: c.hostname,
       endpoints: user.map((ep) => ({ network: ep.networkName, ipv4: ep.ipv4, ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), aliases: ep.aliases })),
-      links,
+      // By name: a target that does not exist yet resolves once it joins (the record store follows names).
+      links: c.links.map(parseLink),
       dns: c.dns,
+      // --dns servers are dialled from the container's own netns (Docker's rule), so an --internal network
+      // can still reach a DNS server container on it; the host's upstreams only when a network leads out.
+      dnsNetns: paths.netnsPath(c.id),
       forward: user.some((ep) => !(this.networks.get(ep.networkId)?.internal ?? false)),
     };
   }
@@ -649,6 +654,7 @@ export class Engine {
     c.state = state;
     c.endpoints = []; // addresses released; `start` allocates again
     await this.store.saveContainer(c);
+    await this.refreshLinkers(c.name);
   }
 
   /** Remove the resolver's names and sockets, the veths and the netns. Keeps going on failure. */
@@ -661,14 +667,21 @@ export class Engine {
     const strays = await killNetnsProcesses(paths.netnsName(c.id)).catch(() => 0);
     if (strays > 0) this.log(`[daemon] container ${c.name}: killed ${strays} process(es) left in its netns`);
     await deleteNetns(paths.netnsName(c.id)).catch((e: unknown) => this.log(`[daemon] delete netns of ${c.name}: ${(e as Error).message}`));
-    // Names that linked to this container see it go.
-    this.refreshLinkers(c.name);
   }
 
-  private refreshLinkers(name: string): void {
+  /**
+   * The container `name` joined, left or went away: the containers linking to it follow. On a user network
+   * the resolver answers the alias with its addresses now; on the default network the linker's /etc/hosts
+   * lines are rewritten (Docker rewrites them when the target comes back with a new address; dnsnet also
+   * takes them out while it is gone, so the old address, maybe another container's by then, is never used).
+   */
+  private async refreshLinkers(name: string): Promise<void> {
     for (const other of this.containers.values()) {
-      if (other.state.status === 'running' && other.links.some((l) => l.split(':')[0] === name)) {
-        this.resolver.upsert(this.resolverView(other));
+      if (other.state.status !== 'running' || !other.links.some((l) => parseLink(l).target === name)) continue;
+      if (usesEmbeddedDns(other, this.networks)) this.resolver.upsert(this.resolverView(other));
+      else {
+        await rewriteHosts(this.roots, other, this.hostsText(other)).catch((e: unknown) => this.log(`[daemon] rewrite hosts of ${other.name}: ${(e as Error).message}`));
+        await this.store.saveContainer(other).catch((e: unknown) => this.log(`[daemon] save ${other.name}: ${(e as Error).message}`));
       }
     }
   }
@@ -748,6 +761,7 @@ export class Engine {
         this.spawnDetached(c, this.launchFor(c, undefined));
         c.detach = true;
         await this.store.saveContainer(c);
+        await this.refreshLinkers(c.name);
         return { id: c.id, name: c.name };
       } catch (error) {
         await this.teardownSandbox(c);
@@ -775,6 +789,7 @@ export class Engine {
         await this.teardownSandbox(c);
         await this.store.deleteContainer(c.id);
         this.containers.delete(c.id);
+        await this.refreshLinkers(c.name);
         return true;
       });
       if (removed) return;
@@ -804,7 +819,7 @@ export class Engine {
       if (c.state.status !== 'running') throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: the container is not running`);
       if (c.endpoints.some((ep) => ep.networkId === net.id)) throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: already connected`);
       if (net.isDefault && spec.aliases.length > 0) throw new DnsnetError('invalid', `connect ${c.name}: network-scoped aliases are only supported for user-defined networks`);
-      for (const a of spec.aliases) validateHostname(a, '--alias');
+      for (const a of spec.aliases) validateAlias(a, '--alias');
       const used = new Set(c.endpoints.map((ep) => Number(ep.ifname.slice(3))));
       let index = 0;
       while (used.has(index)) index++;
@@ -912,4 +927,10 @@ function signalNumber(sig: NodeJS.Signals | null): number {
   if (!sig) return 0;
   const n = (os.constants.signals as Record<string, number>)[sig];
   return n ?? 0;
+}
+
+/** Docker's warnings for a run, printed by the CLI (`WARNING: ...`); the run goes ahead. */
+export function runWarnings(spec: Pick<RunSpec, 'dns'>): string[] {
+  const loop = spec.dns.find((d) => isLoopback(d));
+  return loop ? [`Localhost DNS setting (--dns=${loop}) may fail in containers.`] : [];
 }

@@ -2,6 +2,7 @@
 import type { ContainerJson, NetworkJson } from './api-types.js';
 import { paths, type Roots } from '../state/paths.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
+import { inspectLink, parseLink } from './links.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -63,10 +64,12 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
       GlobalIPv6PrefixLen: ep.ipv6 ? (ep.prefixLen6 ?? 64) : 0,
       MacAddress: ep.mac,
       Aliases: ep.aliases,
+      Links: isDefault || c.links.length === 0 ? null : [...c.links],
       DNSNames: isDefault ? [] : [c.name, ...ep.aliases, c.id.slice(0, 12), ...(c.hostname !== c.id.slice(0, 12) ? [c.hostname] : [])],
     };
   }
   const s = c.state;
+  const onDefault = [...networks.values()].some((n) => n.isDefault && n.name === c.network);
   return {
     Id: c.id,
     Created: c.created,
@@ -91,7 +94,7 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
       DnsSearch: c.dnsSearch,
       DnsOptions: c.dnsOptions,
       ExtraHosts: c.extraHosts,
-      Links: c.links,
+      Links: onDefault && c.links.length > 0 ? c.links.map((l) => inspectLink(c.name, parseLink(l))) : null,
       NetworkMode: c.network,
       AutoRemove: c.autoRemove,
     },

@@ -5,6 +5,7 @@ export {
   validateDnsSearch,
   validateDnsOption,
   validateHostname,
+  validateAlias,
   parseAddHost,
   isValidNdots,
   HOST_GATEWAY,
@@ -27,3 +28,4 @@ export {
   type WatchHostResolvConfOptions,
   type HostResolvConfWatcher,
 } from './watcher.js';
+export { isLoopback } from './ip.js';

@@ -64,6 +64,16 @@ export function validateHostname(h: string, flag = '--hostname'): string {
 }
 
 /**
+ * A network alias or link alias: a domain name whose labels may also hold `_`, as Docker accepts them and
+ * Compose registers service names (often with `_`) as aliases. `flag` names the flag in the error.
+ */
+export function validateAlias(a: string, flag: string): string {
+  const why = nameProblem(a.endsWith('.') ? a.slice(0, -1) : a, SEARCH_LABEL);
+  if (why !== undefined) throw invalid(flag, a, `not a valid alias (${why})`);
+  return a;
+}
+
+/**
  * `NAME:IP`, split at the first colon so an IPv6 address needs no brackets (Docker's `[::1]` is
  * accepted too). `host-gateway` becomes `hostGateway`, which is undefined when there is none.
  */

@@ -12,7 +12,8 @@ interface Ctr {
   Config: { Hostname: string };
   ResolvConfPath: string;
   HostsPath: string;
-  NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string; MacAddress: string; Aliases: string[] }> };
+  HostConfig: { Links: string[] | null };
+  NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string; MacAddress: string; Aliases: string[]; Links: string[] | null }> };
   Dnsnet: { ResolvConfEdited: boolean; Upstreams: string[] };
 }
 
@@ -74,6 +75,51 @@ describe('run and exec', () => {
     expect(resolv).toMatch(/^options ndots:2$/m);
     const hosts = await e.ok(['exec', 'app', 'cat', '/etc/hosts']);
     expect(hosts).toContain(`${db.NetworkSettings.Networks.bridge!.IPAddress}\tdatabase ${db.Config.Hostname} db`);
+  });
+
+  // moby's TestLinksUpdateOnRestart, with a container taking the old address meanwhile.
+  it('a legacy link follows its target when it comes back with a new address; while it is gone, no stale line', async () => {
+    await e.ok(['run', '-d', '--name', 'one', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'two', '--link', 'one:onetwo', '--link', 'one:one', 'sleep', 'infinity']);
+    const lineFor = async (name: string) => (await e.ok(['exec', 'two', 'cat', '/etc/hosts'])).split('\n').find((l) => l.split(/\s+/).slice(1).includes(name));
+    const ipOne = (await inspect('one')).NetworkSettings.Networks.bridge!.IPAddress;
+    expect((await lineFor('onetwo'))?.split('\t')[0]).toBe(ipOne);
+    await e.ok(['stop', '-t', '1', 'one']);
+    expect(await lineFor('onetwo')).toBeUndefined(); // its address is free now: no line points at whoever gets it
+    await e.ok(['run', '-d', '--name', 'filler', 'sleep', 'infinity']);
+    expect((await inspect('filler')).NetworkSettings.Networks.bridge!.IPAddress).toBe(ipOne);
+    await e.ok(['start', 'one']);
+    const newIp = (await inspect('one')).NetworkSettings.Networks.bridge!.IPAddress;
+    expect(newIp).not.toBe(ipOne);
+    expect((await lineFor('onetwo'))?.split('\t')[0]).toBe(newIp);
+    expect((await lineFor('one'))?.split('\t')[0]).toBe(newIp);
+    expect((await e.cli(['exec', 'two', 'ping', '-c1', '-W2', 'onetwo'])).exitCode).toBe(0);
+  });
+
+  // moby's TestLinksInspectLinksStarted / ...Stopped.
+  it('inspect shows legacy links in Docker\'s form, running or stopped; user-network links on the endpoint', async () => {
+    await e.ok(['run', '-d', '--name', 'container1', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'container2', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'testinspectlink', '--link', 'container1:alias1', '--link', 'container2:alias2', 'sleep', 'infinity']);
+    const expected = ['/container1:/testinspectlink/alias1', '/container2:/testinspectlink/alias2'];
+    expect((await inspect('testinspectlink')).HostConfig.Links?.sort()).toEqual(expected);
+    await e.ok(['stop', '-t', '1', 'testinspectlink']);
+    expect((await inspect('testinspectlink')).HostConfig.Links?.sort()).toEqual(expected);
+    await e.ok(['network', 'create', 'app']);
+    await e.ok(['run', '-d', '--name', 'u1', '--network', 'app', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'u2', '--network', 'app', '--link', 'u1:alias', 'sleep', 'infinity']);
+    const u2 = await inspect('u2');
+    expect(u2.HostConfig.Links).toBeNull();
+    expect(u2.NetworkSettings.Networks.app!.Links).toEqual(['u1:alias']);
+  });
+
+  it('a loopback --dns gets Docker\'s warning, and the run goes ahead (TestRunDNSOptionsBasedOnHostResolvConf)', async () => {
+    const r = await e.cli(['run', '--rm', '--dns=127.0.0.1', '--dns-search=mydomain', '--dns-opt=ndots:9', 'cat', '/etc/resolv.conf']);
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).toBe('WARNING: Localhost DNS setting (--dns=127.0.0.1) may fail in containers.');
+    const body = String(r.stdout).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(body).toEqual(['nameserver 127.0.0.1', 'search mydomain', 'options ndots:9']);
+    expect(String((await e.cli(['run', '--rm', '--dns=10.213.0.9', 'true'])).stderr)).toBe('');
   });
 
   it('passes exit codes through: the command, 127 not found, 126 not executable', async () => {

@@ -3,7 +3,7 @@
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDnsnetEnv, leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
-import { randomLoopback, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { FAKE_DNS, randomLoopback, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 
 interface Ctr {
   Id: string;
@@ -27,6 +27,14 @@ afterEach(async () => {
 });
 
 const ip = async (ctr: string, net = 'app') => (await e.json<Ctr[]>(['inspect', ctr]))[0]!.NetworkSettings.Networks[net]!.IPAddress;
+
+async function waitForLog(ctr: string, text: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if ((await e.ok(['logs', ctr])).includes(text)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${ctr} never logged "${text}": ${await e.ok(['logs', ctr])}`);
+}
 
 /** dig inside a container: +short unless other flags are given. */
 async function dig(ctr: string, args: string[]): Promise<string> {
@@ -84,6 +92,53 @@ describe('names on a user-defined network', () => {
     expect((await dig('outsider', ['+noall', '+comments', 'db'])).trim()).toMatch(/NXDOMAIN/);
     expect((await dig('outsider', ['+noall', '+comments', 'db.app'])).trim()).toMatch(/NXDOMAIN/);
     expect((await e.cli(['exec', 'outsider', 'ping', '-c1', '-W1', dbIp])).exitCode).not.toBe(0);
+  });
+
+  it('aliases may hold `_` (as Compose registers service names): --network-alias and connect --alias', async () => {
+    await e.ok(['network', 'create', 'nw']);
+    await e.ok(['run', '-d', '--name', 'svc', '--network', 'app', '--network-alias', 'my_alias', 'sleep', 'infinity']);
+    await e.ok(['run', '-d', '--name', 'asker', '--network', 'app', 'sleep', 'infinity']);
+    await e.ok(['network', 'connect', '--alias', 'aone_nw', 'nw', 'svc']);
+    await e.ok(['network', 'connect', 'nw', 'asker']);
+    expect((await dig('asker', ['+short', 'my_alias'])).trim()).toBe(await ip('svc'));
+    expect((await dig('asker', ['+short', 'aone_nw'])).trim()).toBe(await ip('svc', 'nw'));
+    expect((await e.ok(['exec', 'asker', 'getent', 'hosts', 'my_alias'])).split(/\s+/)[0]).toBe(await ip('svc'));
+  });
+
+  it('--link to a container that does not exist yet: the alias resolves once it joins', async () => {
+    await e.ok(['run', '-d', '--name', 'early', '--network', 'app', '--link', 'later:lt', 'sleep', 'infinity']);
+    expect(await dig('early', ['+noall', '+comments', 'lt'])).toMatch(/NXDOMAIN/);
+    await e.ok(['run', '-d', '--name', 'later', '--network', 'app', 'sleep', 'infinity']);
+    expect((await dig('early', ['+short', 'lt'])).trim()).toBe(await ip('later'));
+    await e.ok(['stop', '-t', '1', 'later']);
+    expect(await dig('early', ['+noall', '+comments', 'lt'])).toMatch(/NXDOMAIN/);
+  });
+
+  it('--dns servers are dialled from the container: its own loopback, never the host\'s', async () => {
+    // The container runs its own DNS server on 127.0.0.61 and names it with --dns; the host has nothing there.
+    await e.ok(['run', '-d', '--name', 'self', '--network', 'app', '--dns', '127.0.0.61', '--', process.execPath, FAKE_DNS, '127.0.0.61', '53', JSON.stringify({ 'own.test': '192.0.2.61' })]);
+    await waitForLog('self', 'ready');
+    expect((await dig('self', ['+short', 'own.test'])).trim()).toBe('192.0.2.61');
+    expect((await dig('self', ['+tcp', '+short', 'own.test'])).trim()).toBe('192.0.2.61');
+    expect(upstream.names).not.toContain('own.test');
+    const resolv = await e.ok(['exec', 'self', 'cat', '/etc/resolv.conf']);
+    expect(resolv).toContain("# Upstreams (--dns), queried from the container's network namespace: 127.0.0.61");
+  });
+
+  // moby#47822's regression test: a DNS server container on an --internal network, named with --dns.
+  it('--dns naming a DNS server container on an --internal network is reached', async () => {
+    await e.ok(['network', 'create', '--internal', 'inet']);
+    // On its own address (127.0.0.11:53 is the embedded resolver's, so not the wildcard).
+    const table = JSON.stringify({ 'svc.internal.test': '192.0.2.47' });
+    await e.ok(['run', '-d', '--name', 'nsrv', '--network', 'inet', '--', 'sh', '-c', `exec "$0" "$1" "$(hostname -i)" 53 "$2"`, process.execPath, FAKE_DNS, table]);
+    await waitForLog('nsrv', 'ready');
+    const srv = await ip('nsrv', 'inet');
+    const r = await e.cli(['run', '--rm', '--network', 'inet', '--dns', srv, 'dig', '+short', '+time=2', '+tries=1', '@127.0.0.11', 'svc.internal.test']);
+    expect(String(r.stdout).trim()).toBe('192.0.2.47');
+    // Without --dns the host's upstreams stay out of reach of an --internal network.
+    const plain = await e.cli(['run', '--rm', '--network', 'inet', 'dig', '+time=2', '+tries=1', '@127.0.0.11', 'www.example.test']);
+    expect(String(plain.stdout)).toMatch(/status: SERVFAIL/);
+    expect(upstream.names).not.toContain('www.example.test');
   });
 
   it('a large answer is truncated over UDP and complete over TCP', async () => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDnsnetEnv, leftovers, LOCAL_NAMESERVER, type DnsnetEnv } from '../helpers/dnsnet-env.js';
-import { randomLoopback, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { FAKE_DNS, randomLoopback, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 
 const NAME = 'switch.example.test';
 let e: DnsnetEnv;
@@ -108,7 +108,9 @@ describe('hot reload of the host resolv.conf', () => {
     e = await createDnsnetEnv(`nameserver ${a.ip}\nnameserver ${LOCAL_NAMESERVER}\n`);
     await e.ok(['network', 'create', 'app']);
     await e.ok(['run', '-d', '--name', 'legacy', 'sleep', 'infinity']);
-    await e.ok(['run', '-d', '--name', 'pinned', '--network', 'app', '--dns', a.ip, 'sleep', 'infinity']);
+    // --dns is dialled from the container's own netns: the pinned one runs its server on its own loopback.
+    await e.ok(['run', '-d', '--name', 'pinned', '--network', 'app', '--dns', '127.0.0.61', '--', process.execPath, FAKE_DNS, '127.0.0.61', '53', JSON.stringify({ [NAME]: '192.0.2.1' })]);
+    await eventually(async () => (await e.ok(['logs', 'pinned'])).includes('ready'), 'the pinned container\'s DNS server up');
     await e.ok(['run', '-d', '--name', 'edited', '--network', 'app', 'sleep', 'infinity']);
     expect(await fileOf('legacy')).toMatch(new RegExp(`^nameserver ${LOCAL_NAMESERVER.replace(/\./g, '\\.')}$`, 'm'));
     await e.ok(['exec', 'edited', 'sh', '-c', 'echo "# my own line" >> /etc/resolv.conf']);

@@ -78,7 +78,9 @@ const BAD: [string, string[]][] = [
   ['--network-alias newline', ['run', '-d', '--network', 'app', '--network-alias', nl, 'true']],
   // --add-host, --link, --dns*
   ...['nocolon', 'h:', ':1.2.3.4', 'h:1.2.3.4.5', 'bad host:1.2.3.4', 'h:10.0.0.1/8', `h:1.2.3.4\n5.6.7.8 evil`, ''].map((h): [string, string[]] => [`--add-host ${JSON.stringify(h)}`, ['run', '-d', '--add-host', h, 'true']]),
-  ...['', ':a', 'web:', 'ghost', 'web:bad alias', `web:${nl}`].map((l): [string, string[]] => [`--link ${JSON.stringify(l)}`, ['run', '-d', '--network', 'app', '--link', l, 'true']]),
+  // (a link to a container that does not exist yet is fine on a user network, as in Docker; not on the default one)
+  ...['', ':a', 'web:', 'web:bad alias', `web:${nl}`, 'bad name:x'].map((l): [string, string[]] => [`--link ${JSON.stringify(l)}`, ['run', '-d', '--network', 'app', '--link', l, 'true']]),
+  ['--link ghost on the default network', ['run', '-d', '--link', 'ghost', 'true']],
   ...['', 'bad option', `ndots:1\nnameserver 192.0.2.1`, 'ndots:x'].map((o): [string, string[]] => [`--dns-option ${JSON.stringify(o)}`, ['run', '-d', '--dns-option', o, 'true']]),
   ...['a b', nl, ''].map((d): [string, string[]] => [`--dns-search ${JSON.stringify(d)}`, ['run', '-d', '--dns-search', d, 'true']]),
   ...['1.2.3', 'x', '127.0.0.1:99999', ''].map((d): [string, string[]] => [`--dns ${d}`, ['run', '-d', '--dns', d, 'true']]),

@@ -6,6 +6,7 @@ import {
   parseDnsServer,
   validateDnsOption,
   validateDnsSearch,
+  validateAlias,
   validateHostname,
 } from '../../src/resolvconf/validate.js';
 
@@ -109,6 +110,16 @@ describe('validateHostname', () => {
     expect(failure(() => validateHostname('a_b', '--network-alias')).message).toBe(
       'invalid --network-alias value "a_b": not a valid hostname (bad label "a_b")',
     );
+  });
+});
+
+describe('validateAlias', () => {
+  // Docker takes aliases with `_` (Compose registers service names as aliases): my_alias, aone_nw.
+  it.each(['my_alias', 'aone_nw', '_svc', 'web', 'a.b_c', 'svc.']) ('accepts %s', (a) => {
+    expect(validateAlias(a, '--network-alias')).toBe(a);
+  });
+  it.each([['', 'empty'], ['bad alias', 'bad label "bad alias"'], ['a\nb', 'bad label "a\\nb"'], ['x'.repeat(64), `bad label "${'x'.repeat(64)}"`]])('rejects %j', (a, why) => {
+    expect(failure(() => validateAlias(a, '--alias'))).toEqual({ code: 'invalid', message: `invalid --alias value ${JSON.stringify(a)}: not a valid alias (${why})` });
   });
 });
 

@@ -1,0 +1,25 @@
+// `--link NAME[:ALIAS]`: one parser for every place that reads a link, and Docker's inspect form.
+
+export interface Link {
+  /** The target container's name as stored (its name when it existed at `run`, else as given). */
+  target: string;
+  /** The name the linking container knows it by (the target's name when no alias is given). */
+  alias: string;
+}
+
+/** `NAME[:ALIAS]`, split at the first colon (a name never holds one). */
+export function parseLink(text: string): Link {
+  const colon = text.indexOf(':');
+  const target = colon < 0 ? text : text.slice(0, colon);
+  const alias = colon < 0 ? text : text.slice(colon + 1);
+  return { target: target.startsWith('/') ? target.slice(1) : target, alias };
+}
+
+export function formatLink(link: Link): string {
+  return `${link.target}:${link.alias}`;
+}
+
+/** Docker's `HostConfig.Links` entry of a legacy link: `/target:/linker/alias`. */
+export function inspectLink(linker: string, link: Link): string {
+  return `/${link.target}:/${linker}/${link.alias}`;
+}
