@@ -676,12 +676,17 @@ export class Engine {
    * takes them out while it is gone, so the old address, maybe another container's by then, is never used).
    */
   private async refreshLinkers(name: string): Promise<void> {
-    for (const other of this.containers.values()) {
+    for (const other of [...this.containers.values()]) {
       if (other.state.status !== 'running' || !other.links.some((l) => parseLink(l).target === name)) continue;
-      if (usesEmbeddedDns(other, this.networks)) this.resolver.upsert(this.resolverView(other));
-      else {
-        await rewriteHosts(this.roots, other, this.hostsText(other)).catch((e: unknown) => this.log(`[daemon] rewrite hosts of ${other.name}: ${(e as Error).message}`));
-        await this.store.saveContainer(other).catch((e: unknown) => this.log(`[daemon] save ${other.name}: ${(e as Error).message}`));
+      try {
+        if (usesEmbeddedDns(other, this.networks)) this.resolver.upsert(this.resolverView(other));
+        else {
+          await rewriteHosts(this.roots, other, this.hostsText(other));
+          await this.store.saveContainer(other);
+        }
+      } catch (error) {
+        // The target's own change stands: a linker that could not follow is logged, not rolled back.
+        this.log(`[daemon] ${other.name}, linking to ${name}: ${(error as Error).message}`);
       }
     }
   }

@@ -114,10 +114,11 @@ interface Job {
   order: UpstreamAddress[];
   /** order[next] is the first upstream not asked yet. */
   next: number;
-  /** Upstreams (bit per index) that failed for good: SERVFAIL, REFUSED, port unreachable, send error. */
+  /**
+   * Per upstream index i: bit i, it failed for good (SERVFAIL, REFUSED, port unreachable, send error); bit
+   * SLOW + i, its attempt timed out (recorded once; a late reply still counts).
+   */
   failed: number;
-  /** Upstreams whose attempt timed out (their failure is recorded once; a late reply still counts). */
-  slow: number;
   /** The upstream asked last, and when that attempt times out (ms, Date.now clock). */
   cur: number;
   at: number;
@@ -128,9 +129,8 @@ interface Job {
   id: number;
   older: number[] | undefined;
   live: number;
-  /** TCP attempts in flight, and the job's own timer (TCP jobs are not swept). */
-  conns: net.Socket[] | undefined;
-  timer: NodeJS.Timeout | undefined;
+  /** TCP jobs (not swept): their connections and their own timer. */
+  tcp: { conns: net.Socket[]; timer: NodeJS.Timeout | undefined } | undefined;
   waiters: Waiter[] | undefined;
   /** Merge table: the bucket's chain, and the query's hash. */
   hash: number;
@@ -154,6 +154,8 @@ export const MAX_IN_FLIGHT = 16384;
 /** UDP attempts (IDs) in flight at once: half the ID space, so a random free ID is found in ~2 draws. */
 const MAX_ATTEMPTS = ID_SPACE / 2;
 const SAME_BUCKETS = 4096;
+/** Job.failed: bits 0..2 failed for good, bits SLOW..SLOW+2 timed out. */
+const SLOW = 8;
 
 /** Compare the first question of `reply` with `question` (raw bytes), ASCII case-insensitively. */
 export function sameQuestion(reply: Buffer, question: Buffer): boolean {
@@ -187,11 +189,9 @@ function acceptable(reply: Buffer, query: Buffer, qEnd: number): boolean {
 /** FNV-1a over everything but the ID, the question's letters folded: equal for queries `sameQuery` merges. */
 function queryHash(q: Buffer, qEnd: number): number {
   let h = 0x811c9dc5;
-  for (let i = 2; i < q.length; i++) {
-    let b = q[i]!;
-    if (i >= 12 && i < qEnd && b >= 0x41 && b <= 0x5a) b |= 0x20;
-    h = Math.imul(h ^ b, 0x01000193);
-  }
+  for (let i = 2; i < 12; i++) h = Math.imul(h ^ q[i]!, 0x01000193);
+  for (let i = 12; i < qEnd; i++) h = Math.imul(h ^ (q[i]! | 0x20), 0x01000193); // case folded (and a few others with it: only a hash)
+  for (let i = qEnd; i < q.length; i++) h = Math.imul(h ^ q[i]!, 0x01000193);
   return h >>> 0;
 }
 
@@ -328,7 +328,6 @@ export class UpstreamForwarder {
       order: this.order(servers, netns),
       next: 0,
       failed: 0,
-      slow: 0,
       cur: -1,
       at: 0,
       deadline: (opts?.arrived ?? now) + this.budgetMs,
@@ -337,8 +336,7 @@ export class UpstreamForwarder {
       id: -1,
       older: undefined,
       live: 0,
-      conns: undefined,
-      timer: undefined,
+      tcp: transport === 'tcp' ? { conns: [], timer: undefined } : undefined,
       waiters: undefined,
       hash,
       nextSame: this.same[bucket],
@@ -377,7 +375,7 @@ export class UpstreamForwarder {
       }
     }
     if (i < 0) {
-      if (job.failed === (1 << n) - 1) return this.finish(job, null, -1); // every upstream failed for good
+      if ((job.failed & 0xff) === (1 << n) - 1) return this.finish(job, null, -1); // every upstream failed for good
       // TCP: the connections made are still waiting; give them the rest of the budget.
       job.at = job.deadline;
       if (job.transport === 'tcp') this.armTcpTimer(job, remaining);
@@ -396,8 +394,8 @@ export class UpstreamForwarder {
     const i = job.cur;
     if (Date.now() >= job.deadline) return this.finish(job, null, -1);
     const bit = 1 << i;
-    if (!(job.slow & bit) && !(job.failed & bit)) {
-      job.slow |= bit;
+    if (!(job.failed & ((bit << SLOW) | bit))) {
+      job.failed |= bit << SLOW;
       this.fail(job, i, 'timeout');
     }
     this.ask(job);
@@ -417,7 +415,11 @@ export class UpstreamForwarder {
   private failedFor(job: Job, i: number, outcome: AttemptOutcome, detail?: string): void {
     if (job.ended || job.failed & (1 << i)) return;
     this.fail(job, i, outcome, detail);
-    this.ask(job);
+    const n = job.order.length;
+    if ((job.failed & 0xff) === (1 << n) - 1) return this.finish(job, null, -1);
+    // The next upstream at once if one was not asked yet; else, while attempts are still out there, wait
+    // for them (the sweep asks again when the newest is overdue) rather than ask one that was just asked.
+    if (job.next < n || (job.transport === 'udp' && job.live === 0)) this.ask(job);
   }
 
   private finish(job: Job, reply: Buffer | null, from: number): void {
@@ -429,15 +431,18 @@ export class UpstreamForwarder {
     if (job.older) for (const id of job.older) this.release(job, id);
     job.id = -1;
     job.older = undefined;
-    if (job.conns) for (const c of job.conns) c.destroy();
-    job.conns = undefined;
-    clearTimeout(job.timer);
+    const tcp = job.tcp;
+    if (tcp) {
+      for (const c of tcp.conns) c.destroy();
+      tcp.conns = [];
+      clearTimeout(tcp.timer);
+    }
     let failures = job.failures;
     if (reply && from >= 0) {
       const u = job.order[from]!;
       if (this.dead.size > 0) this.dead.delete(deadKey(u, job.netns));
       // It answered late: not a failure after all.
-      if (failures && job.slow & (1 << from)) failures = failures.filter((f) => !(f.server === u.key && f.outcome === 'timeout'));
+      if (failures && job.failed & (1 << (SLOW + from))) failures = failures.filter((f) => !(f.server === u.key && f.outcome === 'timeout'));
     }
     const list = failures && failures.length > 0 ? failures : NO_FAILURES;
     job.query.writeUInt16BE(job.clientId, 0);
@@ -742,12 +747,13 @@ export class UpstreamForwarder {
   }
 
   private armTcpTimer(job: Job, ms: number): void {
-    clearTimeout(job.timer);
-    job.timer = setTimeout(() => {
-      job.timer = undefined;
+    const tcp = job.tcp!;
+    clearTimeout(tcp.timer);
+    tcp.timer = setTimeout(() => {
+      tcp.timer = undefined;
       this.overdue(job);
     }, Math.max(0, ms));
-    job.timer.unref();
+    tcp.timer.unref();
   }
 
   /** One TCP connection per attempt, from the host or the container's netns; the query goes out once connected. */
@@ -766,7 +772,7 @@ export class UpstreamForwarder {
       const e = error as NodeJS.ErrnoException;
       return this.failedFor(job, i, 'error', e.code === 'ECONNREFUSED' ? 'port unreachable' : e.message);
     }
-    (job.conns ??= []).push(sock);
+    job.tcp!.conns.push(sock);
     const id = randomId();
     const framed = Buffer.allocUnsafe(job.query.length + 2);
     framed.writeUInt16BE(job.query.length, 0);
@@ -778,7 +784,7 @@ export class UpstreamForwarder {
       if (over) return;
       over = true;
       sock.destroy();
-      if (job.conns) job.conns = job.conns.filter((c) => c !== sock);
+      job.tcp!.conns = job.tcp!.conns.filter((c) => c !== sock);
       this.failedFor(job, i, outcome, detail);
     };
     sock.write(framed);

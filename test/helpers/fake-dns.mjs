@@ -53,7 +53,7 @@ export async function startFakeDns(ip, answers, opts = {}) {
     names.push(question.name);
     const entry = table.get(question.name.toLowerCase()) ?? 'NXDOMAIN';
     if (typeof entry === 'object' && 'delayMs' in entry) {
-      const key = question.name.toLowerCase();
+      const key = `${question.name.toLowerCase()} ${question.type}`;
       if (entry.once && answeredOnce.has(key)) return;
       answeredOnce.add(key);
       const r = encode(q, question, entry.then);

@@ -8,7 +8,7 @@ import { startFakeDns } from './fake-dns.mjs';
 /**
  * A name's answer: A address(es), an rcode, DROP (no reply), `{ txtBytes }` (TXT records making a reply of
  * about that many bytes, whatever the query's EDNS size: an upstream that fills a big buffer), or
- * `{ delayMs, then }` (that answer, late; with `once`, only the first query for the name gets it, later
+ * `{ delayMs, then }` (that answer, late; with `once`, only the first query for the name and type gets it, later
  * ones nothing).
  */
 export type FakeAnswer = string | string[] | 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED' | 'DROP' | { txtBytes: number } | { delayMs: number; then: FakeAnswer; once?: boolean };
