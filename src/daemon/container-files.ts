@@ -23,6 +23,8 @@ export interface HostResolv {
   // The systemd-resolved rule applies to the default network's copy only: the embedded resolver
   // forwards from the host netns, where 127.0.0.53 is reachable.
   legacy: { path: string; parsed: ResolvConf };
+  /** systemd-resolved's upstream file as last read ('' when missing): watched like the host file. */
+  systemdText: string;
 }
 
 export function readHostResolv(roots: Roots, text?: string): HostResolv {
@@ -35,6 +37,7 @@ export function readHostResolv(roots: Roots, text?: string): HostResolv {
     text: hostText,
     parsed,
     legacy: { path: chosen.path, parsed: chosen.path === roots.hostResolvConf ? parsed : parseResolvConf(chosen.text) },
+    systemdText: systemdText ?? '',
   };
 }
 

@@ -155,10 +155,10 @@ export class Engine {
   }
 
   /** The host file changed: new upstreams at once, then every container's file (in place). */
-  async reloadHost(text: string): Promise<void> {
+  async reloadHost(text: string, what = 'host resolv.conf'): Promise<void> {
     this.host = readHostResolv(this.roots, text);
     this.resolver.setHostUpstreams(this.hostUpstreams());
-    this.log(`[watcher] host resolv.conf changed: upstreams ${this.hostUpstreams().join(', ') || '(none: 8.8.8.8, 8.8.4.4)'}`);
+    this.log(`[watcher] ${what} changed: upstreams ${this.hostUpstreams().join(', ') || '(none: 8.8.8.8, 8.8.4.4)'}`);
     await this.lock.run(async () => {
       for (const c of this.containers.values()) {
         if (c.state.status !== 'running') continue;

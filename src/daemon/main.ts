@@ -90,15 +90,17 @@ export async function runDaemon(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   try {
     await engine.boot();
-    const w = watchHostResolvConf(
-      roots.hostResolvConf,
-      (text) => {
-        engine.reloadHost(text).catch((e: unknown) => log(`[watcher] reload: ${(e as Error).message}`));
-      },
-      { initialText: engine.host.text },
-    );
-    watcher = w;
-    await w.ready;
+    const reload = (text: string, what?: string): void => {
+      engine.reloadHost(text, what).catch((e: unknown) => log(`[watcher] reload: ${(e as Error).message}`));
+    };
+    // The host file, and systemd-resolved's upstream file: the default network's copy is made from that one
+    // when the host file only names 127.0.0.53 (Ubuntu's default), so a change there must reach it too.
+    const watchers = [
+      watchHostResolvConf(roots.hostResolvConf, (text) => reload(text), { initialText: engine.host.text }),
+      watchHostResolvConf(roots.systemdResolvConf, () => reload(engine.host.text, "systemd-resolved's resolv.conf"), { initialText: engine.host.systemdText }),
+    ];
+    watcher = { close: async () => void (await Promise.all(watchers.map((w) => w.close()))) };
+    await Promise.all(watchers.map((w) => w.ready));
     await listen(server, paths.socket(roots));
     await fsp.writeFile(paths.pidFile(roots), `${process.pid}\n`, { mode: 0o600 });
   } catch (error) {

@@ -79,6 +79,23 @@ describe('hot reload of the host resolv.conf', () => {
     await eventually(async () => !(await fileOf('client')).includes('search corp.example'), 'search domain gone again');
   });
 
+  // Ubuntu's default: the host file names only systemd-resolved's stub, whose real upstreams are in another
+  // file; the default network's copy comes from that one, so it must be followed too.
+  it("follows systemd-resolved's upstream file when the host file only names 127.0.0.53", async () => {
+    e = await createDnsnetEnv('nameserver 127.0.0.53\n');
+    const systemd = e.env.DNSNET_SYSTEMD_RESOLV_CONF!;
+    fs.writeFileSync(systemd, 'nameserver 10.7.7.7\nsearch one.example\n');
+    await e.ok(['run', '-d', '--name', 'legacy', 'sleep', 'infinity']); // default network: nothing resolved from it
+    expect(await fileOf('legacy')).toMatch(/^nameserver 10\.7\.7\.7$/m);
+    writeInPlace(systemd, 'nameserver 10.8.8.8\nsearch two.example\n');
+    await eventually(async () => /^nameserver 10\.8\.8\.8$/m.test(await fileOf('legacy')), 'the new systemd-resolved upstream in the container file');
+    const text = await fileOf('legacy');
+    expect(text).not.toMatch(/10\.7\.7\.7/);
+    expect(text).toMatch(/^search two\.example$/m);
+    replaceByRename(systemd, 'nameserver 10.9.9.9\n'); // as systemd-resolved writes it
+    await eventually(async () => /^nameserver 10\.9\.9\.9$/m.test(await fileOf('legacy')), 'the file replaced by rename');
+  });
+
   it('follows a re-pointed symlink (systemd-resolved layout), and back', async () => {
     e = await createDnsnetEnv(`nameserver ${a.ip}\n`);
     const dirA = path.join(e.dir, 'resolve-a');
