@@ -1,22 +1,13 @@
 // The daemon's API client: HTTP+JSON over the unix socket, starting the daemon on demand.
 import type http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
-import type { ApiError } from '../daemon/api-types.js';
+import type { ClientPaths } from '../api/paths.js';
+import { ROUTES, routeUrl, type Route } from '../api/routes.js';
+import type { ApiError } from '../api/types.js';
 import { DnsnetError, type ErrorCode } from '../errors.js';
 import { startDaemon, type DaemonEntry, type StartTiming } from './daemon-start.js';
 
-/** The CLI's view of where the daemon lives (DESIGN "Files"); only the run dir matters to a client. */
-export interface ClientPaths {
-  runDir: string;
-  socket: string;
-  daemonLog: string;
-}
-
-export function clientPathsFromEnv(env: NodeJS.ProcessEnv = process.env): ClientPaths {
-  const runDir = path.resolve(env.DNSNET_RUN || '/run/dnsnet');
-  return { runDir, socket: path.join(runDir, 'dnsnet.sock'), daemonLog: path.join(runDir, 'daemon.log') };
-}
+export { clientPathsFromEnv, type ClientPaths } from '../api/paths.js';
 
 export interface ClientOptions {
   paths: ClientPaths;
@@ -50,6 +41,12 @@ export class Client {
 
   async delete<T>(route: string): Promise<T> {
     return this.request<T>('DELETE', route);
+  }
+
+  /** One API call: `route` (from ROUTES) for `ref`, with a JSON body (POST) and query flags. */
+  call<T>(route: Route, opts: { ref?: string; body?: unknown; query?: Record<string, boolean> } = {}): Promise<T> {
+    const url = routeUrl(route, opts.ref, opts.query);
+    return this.request<T>(route.method, url, route.method === 'POST' ? (opts.body ?? {}) : undefined);
   }
 
   async request<T>(method: string, route: string, body?: unknown): Promise<T> {
@@ -103,7 +100,7 @@ export class Client {
 /** True when a daemon answers GET /_ping on `socket`. */
 export async function ping(socket: string): Promise<boolean> {
   try {
-    return (await exchange(socket, 'GET', '/_ping')).status === 200;
+    return (await exchange(socket, ROUTES.ping.method, ROUTES.ping.path)).status === 200;
   } catch {
     return false;
   }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DnsnetError } from '../errors.js';
 import { rootsFromEnv } from '../state/paths.js';
-import type { ClientPaths } from './client.js';
+import type { ClientPaths } from '../api/paths.js';
 
 /** The program to re-run as `daemon`: this CLI's entry script and the Node flags it runs under. */
 export interface DaemonEntry {

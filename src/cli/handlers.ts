@@ -1,6 +1,7 @@
 // The real command actions: call the daemon through the client and print results the way Docker does.
 import fs from 'node:fs';
-import type { ContainerJson, Launch, NetworkJson, RunResult, StatsJson } from '../daemon/api-types.js';
+import { ROUTES, routeUrl } from '../api/routes.js';
+import type { ContainerJson, Launch, NetworkJson, RunResult, StatsJson } from '../api/types.js';
 import { DnsnetError } from '../errors.js';
 import type { Client } from './client.js';
 import { forEachRef, reportFailure } from './exit.js';
@@ -23,45 +24,44 @@ export interface Io {
   stderr: NodeJS.WritableStream;
 }
 
-const ref = (r: string) => encodeURIComponent(r);
 
 export function createHandlers(client: Client, version: string, io: Io = process): Handlers {
   const out = (text: string) => void io.stdout.write(text);
   return {
     async networkCreate(spec) {
-      const network = await client.post<NetworkJson>('/networks', spec);
+      const network = await client.call<NetworkJson>(ROUTES.createNetwork, { body: spec });
       out(network.Id + '\n');
       return 0;
     },
     async networkLs({ quiet, format }) {
-      const networks = sortNetworks(await client.get<NetworkJson[]>('/networks'));
+      const networks = sortNetworks(await client.call<NetworkJson[]>(ROUTES.listNetworks));
       out(quiet ? formatIds(networks.map((n) => n.Id)) : format === 'json' ? formatJsonLines(networks) : formatNetworkTable(networks));
       return 0;
     },
     async networkInspect(refs) {
-      return inspectAll(refs, (r) => client.get<NetworkJson>(`/networks/${ref(r)}`), out, io.stderr);
+      return inspectAll(refs, (r) => client.call<NetworkJson>(ROUTES.inspectNetwork, { ref: r }), out, io.stderr);
     },
     async networkRm(refs) {
       return forEachRef(refs, async (r) => {
-        await client.delete(`/networks/${ref(r)}`);
+        await client.call(ROUTES.removeNetwork, { ref: r });
         out(r + '\n');
       }, io.stderr);
     },
     async networkPrune() {
-      const { deleted } = await client.post<{ deleted: string[] }>('/networks/prune');
+      const { deleted } = await client.call<{ deleted: string[] }>(ROUTES.pruneNetworks);
       if (deleted.length > 0) out(`Deleted Networks:\n${deleted.map((n) => n + '\n').join('')}`);
       return 0;
     },
     async networkConnect(network, spec) {
-      await client.post(`/networks/${ref(network)}/connect`, spec);
+      await client.call(ROUTES.connect, { ref: network, body: spec });
       return 0;
     },
     async networkDisconnect(network, container, force) {
-      await client.post(`/networks/${ref(network)}/disconnect`, force ? { container, force } : { container });
+      await client.call(ROUTES.disconnect, { ref: network, body: force ? { container, force } : { container } });
       return 0;
     },
     async run(spec) {
-      const result = await client.post<RunResult>('/containers', spec);
+      const result = await client.call<RunResult>(ROUTES.run, { body: spec });
       for (const w of result.warnings ?? []) io.stderr.write(`WARNING: ${w}\n`);
       if (spec.detach) {
         out(result.id + '\n');
@@ -71,46 +71,46 @@ export function createHandlers(client: Client, version: string, io: Io = process
       return runForeground(client, result.id, result.launch);
     },
     async exec(container, spec) {
-      const launch = await client.post<Launch>(`/containers/${ref(container)}/exec`, spec);
+      const launch = await client.call<Launch>(ROUTES.exec, { ref: container, body: spec });
       return runLaunch(launch);
     },
     async ps({ all, quiet, format }) {
-      const containers = sortContainers(await client.get<ContainerJson[]>(all ? '/containers?all=1' : '/containers'));
+      const containers = sortContainers(await client.call<ContainerJson[]>(ROUTES.listContainers, { query: { all: all === true } }));
       out(quiet ? formatIds(containers.map((c) => c.Id)) : format === 'json' ? formatJsonLines(containers) : formatContainerTable(containers));
       return 0;
     },
     async inspect(refs) {
-      return inspectAll(refs, (r) => client.get<ContainerJson>(`/containers/${ref(r)}/json`), out, io.stderr);
+      return inspectAll(refs, (r) => client.call<ContainerJson>(ROUTES.inspectContainer, { ref: r }), out, io.stderr);
     },
     async stop(refs, timeout) {
       return forEachRef(refs, async (r) => {
-        await client.post(`/containers/${ref(r)}/stop`, timeout === undefined ? {} : { timeout });
+        await client.call(ROUTES.stop, { ref: r, body: timeout === undefined ? {} : { timeout } });
         out(r + '\n');
       }, io.stderr);
     },
     async start(refs) {
       return forEachRef(refs, async (r) => {
-        await client.post<RunResult>(`/containers/${ref(r)}/start`);
+        await client.call<RunResult>(ROUTES.start, { ref: r });
         out(r + '\n');
       }, io.stderr);
     },
     async rm(refs, force) {
       return forEachRef(refs, async (r) => {
-        await client.delete(`/containers/${ref(r)}${force ? '?force=1' : ''}`);
+        await client.call(ROUTES.remove, { ref: r, query: { force: force === true } });
         out(r + '\n');
       }, io.stderr);
     },
     async logs(container, follow) {
-      await client.stream(`/containers/${ref(container)}/logs${follow ? '?follow=1' : ''}`, io.stdout);
+      await client.stream(routeUrl(ROUTES.logs, container, { follow: follow === true }), io.stdout);
       return 0;
     },
     async stats(format) {
-      const stats = await client.get<StatsJson>('/stats');
+      const stats = await client.call<StatsJson>(ROUTES.stats);
       out(format === 'json' ? formatJson(stats) : formatStatsTable(stats));
       return 0;
     },
     async systemPrune() {
-      const { removed } = await client.post<{ removed: string[] }>('/system/prune');
+      const { removed } = await client.call<{ removed: string[] }>(ROUTES.systemPrune);
       if (removed.length > 0) out(`Deleted:\n${removed.map((n) => n + '\n').join('')}`);
       return 0;
     },
@@ -119,7 +119,7 @@ export function createHandlers(client: Client, version: string, io: Io = process
       return 0;
     },
     async demo() {
-      await callModule('../daemon/demo.js', 'runDemo');
+      await callModule('../demo/demo.js', 'runDemo');
       return 0;
     },
     async version() {
@@ -133,14 +133,14 @@ export function createHandlers(client: Client, version: string, io: Io = process
 async function runForeground(client: Client, id: string, launch: Launch): Promise<number> {
   let code: number;
   try {
-    code = await runLaunch(launch, { started: (pid) => client.post(`/containers/${id}/started`, { pid }) });
+    code = await runLaunch(launch, { started: (pid) => client.call(ROUTES.started, { ref: id, body: { pid } }) });
   } catch (error) {
     // It never ran: the daemon still has to release the sandbox (and remove it with --rm).
-    await client.post(`/containers/${id}/exited`, { exitCode: 125 }).catch(() => {});
+    await client.call(ROUTES.exited, { ref: id, body: { exitCode: 125 } }).catch(() => {});
     throw error;
   }
   // The command's status is what the caller asked for; a failed report is said but does not replace it.
-  await client.post(`/containers/${id}/exited`, { exitCode: code }).catch((error) => reportFailure(error, process.stderr));
+  await client.call(ROUTES.exited, { ref: id, body: { exitCode: code } }).catch((error) => reportFailure(error, process.stderr));
   return code;
 }
 

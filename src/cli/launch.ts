@@ -2,7 +2,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import type { Launch } from '../daemon/api-types.js';
+import type { Launch } from '../api/types.js';
 import { DnsnetError, wrapError } from '../errors.js';
 import { reportFailure } from './exit.js';
 

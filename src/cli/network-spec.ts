@@ -1,5 +1,5 @@
 // Pure builder from parsed `network create` flags to the API's NetworkCreateSpec.
-import type { NetworkCreateSpec } from '../daemon/api-types.js';
+import type { NetworkCreateSpec } from '../api/types.js';
 
 export interface NetworkCreateOptions {
   subnet?: string[];

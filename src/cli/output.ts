@@ -1,5 +1,5 @@
 // Pure renderers of API values for the terminal: Docker-like tables, JSON, IDs, and status/age phrases.
-import type { ContainerJson, NetworkJson, StatsJson } from '../daemon/api-types.js';
+import type { ContainerJson, NetworkJson, StatsJson } from '../api/types.js';
 
 /**
  * Columns as Docker's tabwriter lays them out (minwidth 10, padding 3): each cell but the last is

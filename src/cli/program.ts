@@ -1,6 +1,6 @@
 // The command tree (Docker's names and flags) built with commander; actions hand typed values to Handlers.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { ConnectSpec, ExecSpec, NetworkCreateSpec, RunSpec } from '../daemon/api-types.js';
+import type { ConnectSpec, ExecSpec, NetworkCreateSpec, RunSpec } from '../api/types.js';
 import { buildNetworkCreateSpec, type NetworkCreateOptions } from './network-spec.js';
 import { buildExecSpec, buildRunSpec, type ExecOptions, type RunOptions } from './run-spec.js';
 

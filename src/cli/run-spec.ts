@@ -1,5 +1,5 @@
 // Pure builders from parsed `run` / `exec` flags to the API's RunSpec and ExecSpec (validation is the daemon's).
-import type { ExecSpec, RunSpec } from '../daemon/api-types.js';
+import type { ExecSpec, RunSpec } from '../api/types.js';
 
 /** The options of `dnsnet run` as commander hands them over (hidden aliases already merged). */
 export interface RunOptions {

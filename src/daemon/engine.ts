@@ -15,7 +15,7 @@ import { discardSpare, SpareNetns } from '../netns/spare.js';
 import { ownerTag, paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
-import type { ConnectSpec, ContainerJson, ExecSpec, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from './api-types.js';
+import type { ConnectSpec, ContainerJson, ExecSpec, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from '../api/types.js';
 import {
   containerHosts,
   containerResolvConf,

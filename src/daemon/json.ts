@@ -1,5 +1,5 @@
 // Records -> Docker's JSON shapes for `network inspect` and `inspect`, so jq habits carry over.
-import type { ContainerJson, NetworkJson } from './api-types.js';
+import type { ContainerJson, NetworkJson } from '../api/types.js';
 import { paths, type Roots } from '../state/paths.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
 import { inspectLink, parseLink } from './links.js';

@@ -20,7 +20,7 @@ function log(line: string): void {
  * could both take over a stale lock file). The lock file only says which pid holds it, for the message.
  */
 async function acquireLock(roots: Roots): Promise<() => void> {
-  const lockFile = path.join(roots.stateRoot, 'daemon.lock');
+  const lockFile = paths.lockFile(roots);
   await fsp.mkdir(roots.stateRoot, { recursive: true, mode: 0o700 });
   const name = `\0dnsnet-daemon:${crypto.createHash('sha256').update(roots.stateRoot).digest('hex')}`;
   const lock = net.createServer();

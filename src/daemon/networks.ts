@@ -6,7 +6,7 @@ import { resolveIpamConfig } from '../ipam/index.js';
 import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName } from '../bridge/index.js';
 import { DEFAULT_STATE_ROOT, ownerTag, type Roots } from '../state/paths.js';
 import { SCHEMA_VERSION, type NetworkRecord } from '../state/types.js';
-import type { NetworkCreateSpec } from './api-types.js';
+import type { NetworkCreateSpec } from '../api/types.js';
 import { newId, validateName } from './names.js';
 
 export const DEFAULT_NETWORK = 'bridge';

@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { DnsnetError } from '../errors.js';
-import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, RunSpec } from './api-types.js';
+import { ROUTES, routePattern, type Route as ApiRoute } from '../api/routes.js';
+import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, RunSpec } from '../api/types.js';
 import type { Engine } from './engine.js';
 
 const MAX_BODY = 1 << 20;
@@ -19,30 +20,30 @@ interface Route {
 
 export function createApiServer(engine: Engine, log: (line: string) => void): http.Server {
   const routes: Route[] = [];
-  const add = (method: string, path: string, handler: Handler) => {
-    routes.push({ method, pattern: new RegExp('^' + path.replace(/:[a-z]+/g, '([^/]+)') + '$'), handler });
+  const add = (route: ApiRoute, handler: Handler) => {
+    routes.push({ method: route.method, pattern: routePattern(route), handler });
   };
 
-  add('GET', '/_ping', async () => ({ pid: process.pid }));
-  add('GET', '/networks', async () => engine.listNetworks());
-  add('POST', '/networks', async (_q, _r, _p, body) => engine.createNetwork(body as NetworkCreateSpec));
-  add('POST', '/networks/prune', async () => ({ deleted: await engine.pruneNetworks() }));
-  add('GET', '/networks/:ref', async (_q, _r, [ref]) => engine.inspectNetwork(ref!));
-  add('DELETE', '/networks/:ref', async (_q, _r, [ref]) => (await engine.removeNetwork(ref!), {}));
-  add('POST', '/networks/:ref/connect', async (_q, _r, [ref], body) => (await engine.connect(ref!, body as ConnectSpec), {}));
-  add('POST', '/networks/:ref/disconnect', async (_q, _r, [ref], body) => (await engine.disconnect(ref!, (body as { container: string }).container), {}));
-  add('GET', '/containers', async (_q, _r, _p, _b, query) => engine.listContainers(query.get('all') === '1'));
-  add('POST', '/containers', async (_q, _r, _p, body) => engine.run(body as RunSpec));
-  add('GET', '/containers/:ref/json', async (_q, _r, [ref]) => engine.inspectContainer(ref!));
-  add('POST', '/containers/:ref/started', async (_q, _r, [ref], body) => (await engine.started(ref!, (body as { pid: number }).pid), {}));
-  add('POST', '/containers/:ref/exited', async (_q, _r, [ref], body) => (await engine.exited(ref!, (body as { exitCode: number }).exitCode), {}));
-  add('POST', '/containers/:ref/stop', async (_q, _r, [ref], body) => (await engine.stop(ref!, (body as { timeout?: number }).timeout ?? 10), {}));
-  add('POST', '/containers/:ref/start', async (_q, _r, [ref]) => engine.start(ref!));
-  add('DELETE', '/containers/:ref', async (_q, _r, [ref], _b, query) => (await engine.remove(ref!, query.get('force') === '1'), {}));
-  add('POST', '/containers/:ref/exec', async (_q, _r, [ref], body) => engine.exec(ref!, body as ExecSpec));
-  add('GET', '/containers/:ref/logs', async (req, res, [ref], _b, query) => streamLogs(engine, ref!, query.get('follow') === '1', req, res));
-  add('GET', '/stats', async () => ({ resolver: engine.resolver.stats() }));
-  add('POST', '/system/prune', async () => ({ removed: await engine.systemPrune() }));
+  add(ROUTES.ping, async () => ({ pid: process.pid }));
+  add(ROUTES.listNetworks, async () => engine.listNetworks());
+  add(ROUTES.createNetwork, async (_q, _r, _p, body) => engine.createNetwork(body as NetworkCreateSpec));
+  add(ROUTES.pruneNetworks, async () => ({ deleted: await engine.pruneNetworks() }));
+  add(ROUTES.inspectNetwork, async (_q, _r, [ref]) => engine.inspectNetwork(ref!));
+  add(ROUTES.removeNetwork, async (_q, _r, [ref]) => (await engine.removeNetwork(ref!), {}));
+  add(ROUTES.connect, async (_q, _r, [ref], body) => (await engine.connect(ref!, body as ConnectSpec), {}));
+  add(ROUTES.disconnect, async (_q, _r, [ref], body) => (await engine.disconnect(ref!, (body as { container: string }).container), {}));
+  add(ROUTES.listContainers, async (_q, _r, _p, _b, query) => engine.listContainers(query.get('all') === '1'));
+  add(ROUTES.run, async (_q, _r, _p, body) => engine.run(body as RunSpec));
+  add(ROUTES.inspectContainer, async (_q, _r, [ref]) => engine.inspectContainer(ref!));
+  add(ROUTES.started, async (_q, _r, [ref], body) => (await engine.started(ref!, (body as { pid: number }).pid), {}));
+  add(ROUTES.exited, async (_q, _r, [ref], body) => (await engine.exited(ref!, (body as { exitCode: number }).exitCode), {}));
+  add(ROUTES.stop, async (_q, _r, [ref], body) => (await engine.stop(ref!, (body as { timeout?: number }).timeout ?? 10), {}));
+  add(ROUTES.start, async (_q, _r, [ref]) => engine.start(ref!));
+  add(ROUTES.remove, async (_q, _r, [ref], _b, query) => (await engine.remove(ref!, query.get('force') === '1'), {}));
+  add(ROUTES.exec, async (_q, _r, [ref], body) => engine.exec(ref!, body as ExecSpec));
+  add(ROUTES.logs, async (req, res, [ref], _b, query) => streamLogs(engine, ref!, query.get('follow') === '1', req, res));
+  add(ROUTES.stats, async () => ({ resolver: engine.resolver.stats() }));
+  add(ROUTES.systemPrune, async () => ({ removed: await engine.systemPrune() }));
 
   return http.createServer((req, res) => {
     void (async () => {

@@ -1,6 +1,7 @@
 // Where dnsnet keeps things: roots from the environment (so tests run hermetically), paths derived from them.
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { runFiles, runRootFromEnv } from '../api/paths.js';
 
 export interface Roots {
   stateRoot: string; // DNSNET_ROOT
@@ -16,7 +17,7 @@ export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env): Roots {
   const stateRoot = path.resolve(env.DNSNET_ROOT || DEFAULT_STATE_ROOT);
   return {
     stateRoot,
-    runRoot: path.resolve(env.DNSNET_RUN || '/run/dnsnet'),
+    runRoot: runRootFromEnv(env),
     hostResolvConf: path.resolve(env.DNSNET_HOST_RESOLV_CONF || '/etc/resolv.conf'),
     systemdResolvConf: path.resolve(env.DNSNET_SYSTEMD_RESOLV_CONF || '/run/systemd/resolve/resolv.conf'),
     defaultBridge: env.DNSNET_DEFAULT_BRIDGE || defaultBridgeFor(stateRoot),
@@ -49,9 +50,9 @@ export const paths = {
   hostsFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'hosts'),
   hostnameFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'hostname'),
   resolvConfFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'resolv.conf'),
-  socket: (r: Roots) => path.join(r.runRoot, 'dnsnet.sock'),
-  pidFile: (r: Roots) => path.join(r.runRoot, 'dnsnet.pid'),
-  lockFile: (r: Roots) => path.join(r.runRoot, 'dnsnet.lock'),
+  socket: (r: Roots) => runFiles.socket(r.runRoot),
+  pidFile: (r: Roots) => runFiles.pidFile(r.runRoot),
+  lockFile: (r: Roots) => path.join(r.stateRoot, 'daemon.lock'), // which pid holds the root (the lock itself: daemon/main.ts)
   logFile: (r: Roots, id: string) => path.join(r.runRoot, 'logs', `${id}.log`),
   netnsName: (id: string) => `dnsnet-${id.slice(0, 12)}`,
   netnsPath: (id: string) => `/run/netns/dnsnet-${id.slice(0, 12)}`,

@@ -1,6 +1,6 @@
 // Tables, JSON and Docker's status/age phrases.
 import { describe, expect, it } from 'vitest';
-import type { ContainerJson, NetworkJson } from '../../src/daemon/api-types.js';
+import type { ContainerJson, NetworkJson } from '../../src/api/types.js';
 import {
   formatCommand,
   formatContainerTable,

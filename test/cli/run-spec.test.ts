@@ -1,6 +1,6 @@
 // argv -> RunSpec / ExecSpec / NetworkCreateSpec through the real command tree, and the pure builders.
 import { describe, expect, it } from 'vitest';
-import type { RunSpec } from '../../src/daemon/api-types.js';
+import type { RunSpec } from '../../src/api/types.js';
 import { buildExecSpec, buildRunSpec, pickCallerEnv } from '../../src/cli/run-spec.js';
 import { parseArgv } from './parse.js';
 

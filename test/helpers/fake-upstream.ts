@@ -1,30 +1,11 @@
 // A fake upstream DNS server on a loopback address (UDP and TCP), answering from a fixed table; tests never leave the machine.
-// The server itself is fake-dns.mjs; this file gives it types.
+// The server itself is src/demo/fake-dns.ts, which the demo uses too (and, built, runs as a program in namespaces).
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-// @ts-expect-error plain JS, so that it also runs as a program (`node fake-dns.mjs`) inside namespaces
-import { startFakeDns } from './fake-dns.mjs';
+import { startFakeDns, type FakeAnswer, type FakeDns } from '../../src/demo/fake-dns.js';
 
-/**
- * A name's answer: A address(es), an rcode, DROP (no reply), `{ txtBytes }` (TXT records making a reply of
- * about that many bytes, whatever the query's EDNS size: an upstream that fills a big buffer), or
- * `{ delayMs, then }` (that answer, late; with `once`, only the first query for the name and type gets it, later
- * ones nothing).
- */
-export type FakeAnswer = string | string[] | 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED' | 'DROP' | { txtBytes: number } | { delayMs: number; then: FakeAnswer; once?: boolean };
-
-export interface FakeUpstream {
-  ip: string;
-  port: number;
-  /** `ip` when port is 53, else `ip:port`: what to give the resolver. */
-  address: string;
-  readonly queries: number;
-  readonly udpQueries: number;
-  readonly tcpQueries: number;
-  /** Question names seen, in order, as sent (case kept). */
-  readonly names: string[];
-  close(): Promise<void>;
-}
+export type { FakeAnswer };
+export type FakeUpstream = FakeDns;
 
 /** A random 127.53.X.Y address, so parallel tests do not collide. */
 export function randomLoopback(): string {
@@ -35,9 +16,9 @@ export function randomLoopback(): string {
  * Serve `answers` (lower-case name -> FakeAnswer) on ip:53 over UDP and TCP.
  * Names not in the table get NXDOMAIN. Only A (and TXT) records are produced; other types get NODATA.
  */
-export async function startFakeUpstream(ip: string, answers: Record<string, FakeAnswer>, opts: { port?: number } = {}): Promise<FakeUpstream> {
-  return (await startFakeDns(ip, answers, opts)) as FakeUpstream;
+export function startFakeUpstream(ip: string, answers: Record<string, FakeAnswer>, opts: { port?: number } = {}): Promise<FakeUpstream> {
+  return startFakeDns(ip, answers, opts);
 }
 
-/** The program that serves the same inside a namespace or container: `node FAKE_DNS IP PORT JSON`, prints "ready". */
-export const FAKE_DNS = fileURLToPath(new URL('./fake-dns.mjs', import.meta.url));
+/** The same server as a program, to run inside a namespace or container: `node FAKE_DNS IP PORT JSON`, prints "ready". */
+export const FAKE_DNS = fileURLToPath(new URL('../../dist/demo/fake-dns.js', import.meta.url));

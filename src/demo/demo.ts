@@ -2,43 +2,18 @@
 // Every upstream it uses is a fake DNS server on loopback that it runs itself: nothing leaves the host.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import dnsPacket from 'dns-packet';
 import { tableName } from '../bridge/index.js';
+import { startFakeDns } from './fake-dns.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const LOOKUP = 'www.upstream.test';
 
 interface Upstream {
-  ip: string;
-  answer: string;
-  close(): void;
-}
-
-/** A tiny authoritative-for-everything DNS server on a loopback address (UDP only: enough for getent). */
-async function startUpstream(ip: string, answer: string): Promise<Upstream> {
-  const sock = dgram.createSocket('udp4');
-  sock.on('message', (msg, rinfo) => {
-    try {
-      const q = dnsPacket.decode(msg);
-      const question = q.questions?.[0];
-      if (!question) return;
-      const answers = question.type === 'A' ? [{ type: 'A' as const, name: question.name, ttl: 5, data: answer }] : [];
-      const reply = dnsPacket.encode({ id: q.id, type: 'response', flags: dnsPacket.RECURSION_AVAILABLE | dnsPacket.RECURSION_DESIRED, questions: [question], answers });
-      sock.send(reply, rinfo.port, rinfo.address);
-    } catch {
-      // not DNS: ignore
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(53, ip, () => resolve());
-  });
-  return { ip, answer, close: () => sock.close() };
+  close(): unknown;
 }
 
 export async function runDemo(): Promise<void> {
@@ -109,7 +84,7 @@ export async function runDemo(): Promise<void> {
       }
       await run('ip', ['link', 'delete', env.DNSNET_DEFAULT_BRIDGE!]);
       await run('nft', ['delete', 'table', 'inet', tableName(stateRoot, false)]);
-      for (const u of upstreams) u.close();
+      for (const u of upstreams) void u.close();
       fs.rmSync(dir, { recursive: true, force: true });
       process.stdout.write('removed the demo containers, networks, bridges, nftables table and files\n');
     })());
@@ -130,7 +105,8 @@ export async function runDemo(): Promise<void> {
     ok &&= cond;
   };
   try {
-    upstreams.push(await startUpstream(a, '192.0.2.10'), await startUpstream(b, '192.0.2.20'));
+    // The tests' fake upstream (src/demo/fake-dns.ts), on two loopback addresses of the host.
+    upstreams.push(await startFakeDns(a, { [LOOKUP]: '192.0.2.10' }), await startFakeDns(b, { [LOOKUP]: '192.0.2.20' }));
     fs.writeFileSync(hostResolv, `# demo host resolv.conf: a fake upstream on loopback\nnameserver ${a}\n`);
 
     say('a user-defined network and two containers on it');
