@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DnsnetError } from '../errors.js';
-import { familyOf, formatCidr, parseCidr, parseCidrLoose } from '../ipam/index.js';
+import { familyOf, formatCidr, parseCidr, parseCidrLoose } from '../ip/index.js';
 import { ipJson, runIp, runIpBatch } from '../netns/run.js';
 import type { NetworkRecord } from '../state/types.js';
 

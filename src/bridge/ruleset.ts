@@ -1,6 +1,6 @@
 // Render a state root's whole nftables table (NAT, isolation, internal networks) from its networks (pure).
 import { DnsnetError } from '../errors.js';
-import { formatCidr, parseCidr } from '../ipam/index.js';
+import { formatCidr, parseCidr } from '../ip/index.js';
 import type { NetworkRecord } from '../state/types.js';
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;

@@ -8,11 +8,12 @@ import { DnsnetError, wrapError } from '../errors.js';
 import { allocateAddress, macFor } from '../ipam/index.js';
 import { Resolver, type ResolverRegistration } from '../resolver/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
-import { isLoopback, parseDnsServer, validateAlias, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
+import { embeddedUpstreams, isLoopback, parseDnsServer, validateAlias, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
 import { formatLink, parseLink, type Link } from './links.js';
 import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, isOrphanNetns, killNetnsProcesses, type EndpointPlan } from '../netns/sandbox.js';
 import { discardSpare, SpareNetns } from '../netns/spare.js';
-import { ownerTag, paths, type Roots } from '../state/paths.js';
+import { isContainerNetns, netnsName, netnsPath, ownerTag, vethName } from '../state/kernel-names.js';
+import { paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
 import type { ConnectSpec, ContainerJson, ExecSpec, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from '../api/types.js';
@@ -31,7 +32,7 @@ import {
 import { containerJson, networkJson } from './json.js';
 import { Mutex } from './mutex.js';
 import { findByRef, generateName, newId, validateName } from './names.js';
-import { DEFAULT_NETWORK, defaultNetworkSpec, firewallTable, planNetwork, realizeNetwork, shortHash, unrealizeNetwork } from './networks.js';
+import { DEFAULT_NETWORK, defaultNetworkSpec, firewallTable, planNetwork, realizeNetwork, unrealizeNetwork } from './networks.js';
 import { applyRuleset, listLinks } from '../bridge/index.js';
 import { isAlive, readStartTime } from './proc.js';
 
@@ -101,7 +102,7 @@ export class Engine {
   /** Re-adopt live containers, clean up what died while the daemon was away, roll back half-done runs. */
   private async recover(): Promise<void> {
     for (const c of [...this.containers.values()]) {
-      if (c.state.status === 'running' && isAlive(c.state.pid, c.state.startTime) && fs.existsSync(paths.netnsPath(c.id))) {
+      if (c.state.status === 'running' && isAlive(c.state.pid, c.state.startTime) && fs.existsSync(netnsPath(c.id))) {
         try {
           // A socket helper of the daemon that died may still hold 127.0.0.11:53 in that netns for a
           // moment (it leaves within 500 ms of being orphaned): retry the bind for up to 3 s.
@@ -150,15 +151,16 @@ export class Engine {
 
   // ---------- host resolv.conf ----------
 
+  /** The host's upstreams for the embedded resolver (resolvconf's rule: its nameservers, else the fallback). */
   private hostUpstreams(): string[] {
-    return this.host.parsed.nameservers;
+    return embeddedUpstreams(this.host.parsed, []).servers;
   }
 
   /** The host file changed: new upstreams at once, then every container's file (in place). */
   async reloadHost(text: string, what = 'host resolv.conf'): Promise<void> {
     this.host = readHostResolv(this.roots, text);
     this.resolver.setHostUpstreams(this.hostUpstreams());
-    this.log(`[watcher] ${what} changed: upstreams ${this.hostUpstreams().join(', ') || '(none: 8.8.8.8, 8.8.4.4)'}`);
+    this.log(`[watcher] ${what} changed: upstreams ${this.hostUpstreams().join(', ')}`);
     await this.lock.run(async () => {
       for (const c of this.containers.values()) {
         if (c.state.status !== 'running') continue;
@@ -424,7 +426,7 @@ export class Engine {
       networkId: net.id,
       networkName: net.name,
       ifname: `eth${index}`,
-      hostVeth: `vdn${shortHash(c.id, net.id).slice(0, 12)}`,
+      hostVeth: vethName(c.id, net.id),
       mac: macFor(ipv4),
       ipv4,
       ...(ipv6 ? { ipv6, prefixLen6: Number(v6?.subnet.split('/')[1]), gateway6: v6?.gateway } : {}),
@@ -451,8 +453,8 @@ export class Engine {
     const net = this.networks.get(ep.networkId);
     if (!net) throw new DnsnetError('not-found', `network ${ep.networkName} no longer exists`);
     return {
-      netns: paths.netnsName(c.id),
-      owner: ownerTag(this.roots),
+      netns: netnsName(c.id),
+      owner: ownerTag(this.roots.stateRoot),
       hostVeth: ep.hostVeth,
       ifname: ep.ifname,
       bridge: net.device,
@@ -480,7 +482,7 @@ export class Engine {
       const [files, kernel] = await Promise.allSettled([
         writeContainerFiles(this.roots, c, this.hostsText(c), resolv.text),
         attachNetnsWithEndpoints(
-          paths.netnsName(c.id),
+          netnsName(c.id),
           spare.helper.pid,
           c.endpoints.map((ep, i) => this.endpointPlan(c, ep, i === 0)),
           spare.ip,
@@ -528,6 +530,7 @@ export class Engine {
   }
 
   private resolverView(c: ContainerRecord): ResolverRegistration {
+    const own = embeddedUpstreams(this.host.parsed, c.dns);
     const user = c.endpoints.filter((ep) => !(this.networks.get(ep.networkId)?.isDefault ?? true));
     return {
       id: c.id,
@@ -536,10 +539,10 @@ export class Engine {
       endpoints: user.map((ep) => ({ network: ep.networkName, ipv4: ep.ipv4, ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), aliases: ep.aliases })),
       // By name: a target that does not exist yet resolves once it joins (the record store follows names).
       links: c.links.map(parseLink),
-      dns: c.dns,
-      // --dns servers are dialled from the container's own netns (Docker's rule), so an --internal network
-      // can still reach a DNS server container on it; the host's upstreams only when a network leads out.
-      dnsNetns: paths.netnsPath(c.id),
+      // resolvconf's rule: --dns servers, dialled from the container's own netns (so an --internal network can
+      // still reach a DNS server container on it); else the host's (setHostUpstreams), only when a network leads out.
+      dns: own.fromContainer ? own.servers : [],
+      dnsNetns: netnsPath(c.id),
       forward: user.some((ep) => !(this.networks.get(ep.networkId)?.internal ?? false)),
     };
   }
@@ -547,7 +550,7 @@ export class Engine {
   private async registerDns(c: ContainerRecord): Promise<void> {
     this.resolver.upsert(this.resolverView(c));
     if (usesEmbeddedDns(c, this.networks)) {
-      const { udp, tcp } = await openResolverSockets(paths.netnsPath(c.id));
+      const { udp, tcp } = await openResolverSockets(netnsPath(c.id));
       this.resolver.attach(c.id, udp, tcp);
     }
   }
@@ -555,7 +558,7 @@ export class Engine {
   private launchFor(c: ContainerRecord, callerEnv: Record<string, string> | undefined): Launch {
     return {
       argv: buildLaunchArgv({
-        netnsPath: paths.netnsPath(c.id),
+        netnsPath: netnsPath(c.id),
         hostsFile: paths.hostsFile(this.roots, c.id),
         hostnameFile: paths.hostnameFile(this.roots, c.id),
         resolvConfFile: paths.resolvConfFile(this.roots, c.id),
@@ -664,9 +667,9 @@ export class Engine {
     for (const ep of c.endpoints) {
       await deleteLink(ep.hostVeth).catch((e: unknown) => this.log(`[daemon] delete ${ep.hostVeth}: ${(e as Error).message}`));
     }
-    const strays = await killNetnsProcesses(paths.netnsName(c.id)).catch(() => 0);
+    const strays = await killNetnsProcesses(netnsName(c.id)).catch(() => 0);
     if (strays > 0) this.log(`[daemon] container ${c.name}: killed ${strays} process(es) left in its netns`);
-    await deleteNetns(paths.netnsName(c.id)).catch((e: unknown) => this.log(`[daemon] delete netns of ${c.name}: ${(e as Error).message}`));
+    await deleteNetns(netnsName(c.id)).catch((e: unknown) => this.log(`[daemon] delete netns of ${c.name}: ${(e as Error).message}`));
   }
 
   /**
@@ -705,7 +708,7 @@ export class Engine {
         if (!c.detach && Date.now() - since < FOREGROUND_REPORT_GRACE_MS) continue;
         this.deadSince.delete(c.id);
         await this.containerExited(c.id, c.state.pid, 255, 'exit status unknown: the process was not a child of the daemon');
-      } else if (checkSandboxes && (!fs.existsSync(paths.netnsPath(c.id)) || c.endpoints.some((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`)))) {
+      } else if (checkSandboxes && (!fs.existsSync(netnsPath(c.id)) || c.endpoints.some((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`)))) {
         await this.lock.run(() => this.repairSandbox(c)).catch((e: unknown) => this.log(`[supervisor] ${c.name}: ${(e as Error).message}`));
       }
     }
@@ -714,7 +717,7 @@ export class Engine {
   /** A netns or veth was deleted outside dnsnet: a lost netns stops the container, a lost veth ends that endpoint. */
   private async repairSandbox(c: ContainerRecord): Promise<void> {
     if (c.state.status !== 'running' || this.containers.get(c.id) !== c) return; // changed while we waited for the lock
-    if (!fs.existsSync(paths.netnsPath(c.id))) {
+    if (!fs.existsSync(netnsPath(c.id))) {
       this.log(`[supervisor] container ${c.name}: its network namespace was deleted outside dnsnet; stopping it`);
       c.state.error = 'its network namespace was deleted outside dnsnet';
       signal(c.state.pid, 'SIGKILL'); // the exit is then seen by the child's exit event or the next poll
@@ -865,7 +868,7 @@ export class Engine {
   systemPrune(): Promise<string[]> {
     return this.lock.run(async () => {
       const removed: string[] = [];
-      const live = new Set([...this.containers.values()].filter((c) => c.state.status !== 'exited').map((c) => paths.netnsName(c.id)));
+      const live = new Set([...this.containers.values()].filter((c) => c.state.status !== 'exited').map((c) => netnsName(c.id)));
       let entries: string[] = [];
       try {
         entries = await fsp.readdir('/run/netns');
@@ -873,19 +876,19 @@ export class Engine {
         entries = [];
       }
       // Only netns whose name matches a container directory of THIS root, so another root's stay.
-      const ours = new Set((await fsp.readdir(paths.containersDir(this.roots))).map((id) => paths.netnsName(id)));
+      const ours = new Set((await fsp.readdir(paths.containersDir(this.roots))).map((id) => netnsName(id)));
       for (const ns of entries) {
-        if (ns.startsWith('dnsnet-') && ours.has(ns) && !live.has(ns)) {
+        if (isContainerNetns(ns) && ours.has(ns) && !live.has(ns)) {
           await deleteNetns(ns);
           removed.push(`netns ${ns}`);
         }
       }
       // Netns of a container whose record is gone (lost or corrupted): its eth0's host peer carries this
       // root's owner tag, or it is empty. Looked at before the tagged links go, which takes eth0 along.
-      const tag = ownerTag(this.roots);
+      const tag = ownerTag(this.roots.stateRoot);
       const hostLinks = await listLinks(); // one read for both loops: a link gone meanwhile is no error
       for (const ns of entries) {
-        if (!ns.startsWith('dnsnet-') || ours.has(ns) || live.has(ns)) continue;
+        if (!isContainerNetns(ns) || ours.has(ns) || live.has(ns)) continue;
         if (await isOrphanNetns(ns, tag, hostLinks)) {
           await deleteNetns(ns);
           removed.push(`netns ${ns}`);

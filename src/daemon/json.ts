@@ -1,5 +1,6 @@
 // Records -> Docker's JSON shapes for `network inspect` and `inspect`, so jq habits carry over.
 import type { ContainerJson, NetworkJson } from '../api/types.js';
+import { netnsPath } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
 import { inspectLink, parseLink } from './links.js';
@@ -110,7 +111,7 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
     Dnsnet: {
       ResolvConfEdited: c.resolvConfEdited ?? false,
       Upstreams: upstreams,
-      Netns: s.status === 'running' ? paths.netnsPath(c.id) : '',
+      Netns: s.status === 'running' ? netnsPath(c.id) : '',
     },
   };
 }

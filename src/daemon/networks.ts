@@ -1,10 +1,10 @@
 // Network operations of the daemon: create / remove with their kernel objects, and the default network.
 import fs from 'node:fs/promises';
-import crypto from 'node:crypto';
 import { DnsnetError, wrapError } from '../errors.js';
 import { resolveIpamConfig } from '../ipam/index.js';
 import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName } from '../bridge/index.js';
-import { DEFAULT_STATE_ROOT, ownerTag, type Roots } from '../state/paths.js';
+import { ownerTag } from '../state/kernel-names.js';
+import type { Roots } from '../state/paths.js';
 import { SCHEMA_VERSION, type NetworkRecord } from '../state/types.js';
 import type { NetworkCreateSpec } from '../api/types.js';
 import { newId, validateName } from './names.js';
@@ -22,7 +22,7 @@ export async function ulaSeed(): Promise<string> {
 }
 
 export function firewallTable(roots: Roots): string {
-  return tableName(roots.stateRoot, roots.stateRoot === DEFAULT_STATE_ROOT);
+  return tableName(roots.stateRoot);
 }
 
 export function parseMtu(options: Record<string, string>): number {
@@ -72,7 +72,7 @@ export async function planNetwork(
 /** Make the bridge and the firewall agree with `all` (which includes net); undo the bridge on failure. */
 export async function realizeNetwork(roots: Roots, net: NetworkRecord, all: NetworkRecord[]): Promise<void> {
   try {
-    await createBridge(net, ownerTag(roots));
+    await createBridge(net, ownerTag(roots.stateRoot));
   } catch (error) {
     throw wrapError(`create bridge ${net.device}`, error, 'kernel');
   }
@@ -94,9 +94,4 @@ export async function unrealizeNetwork(roots: Roots, net: NetworkRecord, remaini
 
 export function defaultNetworkSpec(): NetworkCreateSpec {
   return { name: DEFAULT_NETWORK, subnets: [], gateways: [], ipv6: false, internal: false, options: {} };
-}
-
-/** A short digest, used where a name must be unique but short. */
-export function shortHash(...parts: string[]): string {
-  return crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
 }

@@ -83,7 +83,7 @@ export async function runDemo(): Promise<void> {
         }
       }
       await run('ip', ['link', 'delete', env.DNSNET_DEFAULT_BRIDGE!]);
-      await run('nft', ['delete', 'table', 'inet', tableName(stateRoot, false)]);
+      await run('nft', ['delete', 'table', 'inet', tableName(stateRoot)]);
       for (const u of upstreams) void u.close();
       fs.rmSync(dir, { recursive: true, force: true });
       process.stdout.write('removed the demo containers, networks, bridges, nftables table and files\n');

@@ -1,7 +1,7 @@
 // Hand out container addresses from a network's IPAM config, and their Docker-style MACs (pure).
 import { DnsnetError } from '../errors.js';
 import type { IpamConfig } from '../state/types.js';
-import { contains, formatAddress, formatCidr, lastValue, parseAddress, parseCidr, type Cidr } from './cidr.js';
+import { contains, formatAddress, formatCidr, lastValue, parseAddress, parseCidr, type Cidr } from '../ip/index.js';
 
 /**
  * The address for a new endpoint: `requested` (--ip) if given, else the lowest free one (inside

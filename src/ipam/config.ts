@@ -16,7 +16,7 @@ import {
   parseCidrLoose,
   type Cidr,
   type Family,
-} from './cidr.js';
+} from '../ip/index.js';
 import { chooseSubnet, DEFAULT_POOLS } from './pools.js';
 
 export interface IpamSpec {

@@ -1,5 +1,5 @@
 // Docker's default IPv4 address pools and the choice of the first free subnet in them (pure).
-import { formatCidr, overlaps, parseCidr, parseCidrLoose, type Cidr } from './cidr.js';
+import { formatCidr, overlaps, parseCidr, parseCidrLoose, type Cidr } from '../ip/index.js';
 
 function split(base: string, prefix: number): string[] {
   const parent = parseCidr(base, 'pool');

@@ -13,6 +13,8 @@ export {
 export {
   buildResolvConf,
   chooseHostResolvConf,
+  embeddedUpstreams,
+  type EmbeddedUpstreams,
   EMBEDDED_RESOLVER,
   SYSTEMD_RESOLVED_STUB,
   SYSTEMD_RESOLVED_PATH,
@@ -28,4 +30,4 @@ export {
   type WatchHostResolvConfOptions,
   type HostResolvConfWatcher,
 } from './watcher.js';
-export { isLoopback } from './ip.js';
+export { isLoopback } from '../ip/index.js';

@@ -1,5 +1,5 @@
 // Parse a resolv.conf the way the C resolvers read it, into a plain value (step 1 of the pipeline).
-import { isIpLiteral } from './ip.js';
+import { isIpLiteral } from '../ip/index.js';
 
 export interface ResolvConf {
   nameservers: string[]; // valid IP literals, in file order

@@ -1,5 +1,5 @@
 // Build a container's /etc/resolv.conf from the parsed host file and the flags: override, transform, render.
-import { isLinkLocal6, isLoopback, ipVersion } from './ip.js';
+import { isLinkLocal6, isLoopback, ipVersion } from '../ip/index.js';
 import { parseResolvConf, type ResolvConf } from './parse.js';
 import { isValidNdots } from './validate.js';
 
@@ -26,6 +26,22 @@ export interface GeneratedResolvConf {
 }
 
 type NdotsFrom = 'host' | 'flag' | 'dnsnet' | undefined;
+
+/** Where the embedded resolver forwards a container's queries, and from which netns it dials them. */
+export interface EmbeddedUpstreams {
+  servers: string[];
+  /** Docker's rule: --dns servers are dialled from the container's own netns, the host's from the host's. */
+  fromContainer: boolean;
+  /** No nameserver at all: Docker's public fallback. */
+  fallback: boolean;
+}
+
+/** The one rule for the embedded resolver's upstreams: --dns, else every host nameserver, else the fallback. */
+export function embeddedUpstreams(host: ResolvConf, dns: string[]): EmbeddedUpstreams {
+  if (dns.length > 0) return { servers: [...dns], fromContainer: true, fallback: false };
+  if (host.nameservers.length > 0) return { servers: [...host.nameservers], fromContainer: false, fallback: false };
+  return { servers: [...FALLBACK_NAMESERVERS], fromContainer: false, fallback: true };
+}
 
 // What the transform did, for the trailing comments.
 interface Notes {
@@ -56,8 +72,9 @@ export function buildResolvConf(input: ResolvConfInput): GeneratedResolvConf {
   let upstreams: string[];
   if (input.mode === 'embedded') {
     // The host's nameservers are dialled from the host netns, so every one works, loopback included.
-    upstreams = servers.length > 0 ? [...servers] : [...FALLBACK_NAMESERVERS];
-    notes.fallback = servers.length === 0;
+    const up = embeddedUpstreams(host, input.dns);
+    upstreams = up.servers;
+    notes.fallback = up.fallback;
     nameservers = [EMBEDDED_RESOLVER];
     // Names on the network are single labels: ndots:0 sends them to the resolver as they are.
     notes.invalidNdots = options.filter((o) => isNdots(o) && !isValidNdots(o));

@@ -1,6 +1,6 @@
 // Check the DNS and host flags of `run` (--dns, --dns-search, --dns-option, --add-host, --hostname).
 import { DnsnetError } from '../errors.js';
-import { isIpLiteral } from './ip.js';
+import { isIpLiteral } from '../ip/index.js';
 
 /** Docker's `--add-host NAME:host-gateway`: the default network's gateway. */
 export const HOST_GATEWAY = 'host-gateway';

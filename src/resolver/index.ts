@@ -1,5 +1,5 @@
 // Public API of the embedded resolver.
-export { Resolver, DEFAULT_UPSTREAMS, MAX_INFLIGHT_PER_CONTAINER } from './resolver.js';
+export { Resolver, MAX_INFLIGHT_PER_CONTAINER } from './resolver.js';
 export type { ResolverOptions, ResolverRegistration, ResolverStats } from './resolver.js';
 export { RecordStore, normalizeName, reverseName, TTL } from './records.js';
 export type { ResolverContainer, ResolverEndpoint, NameRecords, PtrRecord } from './records.js';

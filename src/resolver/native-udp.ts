@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type dgram from 'node:dgram';
-import { parseAddress } from '../ipam/cidr.js';
+import { parseAddress } from '../ip/index.js';
 
 export interface UdpBatchAddon {
   init(rx: Buffer, meta: Buffer, addrs: Buffer, big: Buffer): void;

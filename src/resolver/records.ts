@@ -1,4 +1,5 @@
 // The resolver's record store (pure): containers' names per network, scoped by who asks, with answer bytes prepared on change.
+import { addressBytes } from '../ip/index.js';
 
 export interface ResolverEndpoint {
   network: string; // network name
@@ -44,59 +45,12 @@ export function normalizeName(name: string): string {
   return lower.endsWith('.') ? lower.slice(0, -1) : lower;
 }
 
-/** Parse a dotted IPv4 address into 4 bytes, or undefined. */
-export function parseIPv4(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const bytes: number[] = [];
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    bytes.push(n);
-  }
-  return bytes;
-}
-
-/** Parse an IPv6 address (with `::` and an optional dotted IPv4 tail) into 16 bytes, or undefined. */
-export function parseIPv6(text: string): number[] | undefined {
-  let s = text;
-  const pct = s.indexOf('%');
-  if (pct >= 0) s = s.slice(0, pct);
-  const lastColon = s.lastIndexOf(':');
-  if (s.includes('.', lastColon)) {
-    // A dotted IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
-    const v4 = parseIPv4(s.slice(lastColon + 1));
-    if (!v4) return undefined;
-    s = `${s.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const parseGroups = (part: string): number[] | undefined => {
-    if (part === '') return [];
-    const out: number[] = [];
-    for (const g of part.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      const n = parseInt(g, 16);
-      out.push(n >> 8, n & 0xff);
-    }
-    return out;
-  };
-  const head = parseGroups(halves[0] ?? '');
-  const rest = halves.length === 2 ? parseGroups(halves[1] ?? '') : [];
-  if (!head || !rest) return undefined;
-  const known = head.length + rest.length;
-  if (halves.length === 1) return known === 16 ? head : undefined;
-  if (known > 14) return undefined;
-  return [...head, ...new Array<number>(16 - known).fill(0), ...rest];
-}
-
 /** The PTR owner name of an address (`4.3.2.1.in-addr.arpa`, nibbles `.ip6.arpa`), lower case, no trailing dot. */
 export function reverseName(address: string): string | undefined {
-  const v4 = parseIPv4(address);
-  if (v4) return `${v4[3]}.${v4[2]}.${v4[1]}.${v4[0]}.in-addr.arpa`;
-  const v6 = parseIPv6(address);
-  if (!v6) return undefined;
+  const bytes = addressBytes(address);
+  if (!bytes) return undefined;
+  if (bytes.length === 4) return `${bytes[3]}.${bytes[2]}.${bytes[1]}.${bytes[0]}.in-addr.arpa`;
+  const v6 = bytes;
   const nibbles: string[] = [];
   for (let i = 15; i >= 0; i--) {
     const b = v6[i]!;
@@ -136,10 +90,10 @@ function addressRR(address: string): { rr: Buffer; family: 4 | 6 } | undefined {
   const cached = rrCache.get(address);
   if (cached) return { rr: cached, family: cached.length === 16 ? 4 : 6 };
   if (rrCache.size > 100_000) rrCache.clear();
-  const v4 = parseIPv4(address);
-  const v6 = v4 ? undefined : parseIPv6(address);
-  if (!v4 && !v6) return undefined;
-  const rr = v4 ? encodeRR(TYPE_A, v4) : encodeRR(TYPE_AAAA, v6!);
+  const bytes = addressBytes(address);
+  if (!bytes) return undefined;
+  const v4 = bytes.length === 4;
+  const rr = encodeRR(v4 ? TYPE_A : TYPE_AAAA, bytes);
   rrCache.set(address, rr);
   return { rr, family: v4 ? 4 : 6 };
 }

@@ -8,7 +8,6 @@ import { serve, type Serving } from './transport.js';
 import { UpstreamForwarder, type ForwardCallback } from './upstream.js';
 import { nativeUdp, nativeUdpUnavailable } from './native-udp.js';
 
-export const DEFAULT_UPSTREAMS = ['8.8.8.8', '8.8.4.4']; // Docker's fallback when the host has none
 /**
  * Forwarded queries in flight per container: Docker's figure (1024). Beyond it queries wait in a queue of the
  * same size, each within its own forwarding budget, as Docker waits for a slot; past that, SERVFAIL at once.
@@ -95,7 +94,8 @@ export class Resolver {
   private readonly tcpIdleMs: number | undefined;
   private readonly maxTcp: number | undefined;
   private readonly native: boolean;
-  private hostUpstreams: string[] = DEFAULT_UPSTREAMS;
+  /** Set by the daemon from resolvconf's rule (the fallback included): none, nothing to forward to (SERVFAIL). */
+  private hostUpstreams: string[] = [];
   private readonly totals = { queries: 0, local: 0, forwarded: 0, upstreamFailures: 0, dropped: 0, queued: 0 };
   private readonly perNetwork = new Map<string, Counters>();
   private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
@@ -120,7 +120,7 @@ export class Resolver {
 
   /** The host's resolv.conf nameservers (loopback ones too: we forward from the host netns). */
   setHostUpstreams(servers: string[]): void {
-    this.hostUpstreams = servers.length > 0 ? [...servers] : DEFAULT_UPSTREAMS;
+    this.hostUpstreams = [...servers];
   }
 
   /** Register or replace a container's names. Synchronous: no query ever sees a half-applied change. */

@@ -1,6 +1,6 @@
 // What forwarding reads and writes on the wire (pure): upstream addresses, which reply belongs to which query,
 // which queries are the same, and what a reply's rcode means for the attempt.
-import net from 'node:net';
+import { ipVersion } from '../ip/index.js';
 import { sockaddr } from './native-udp.js';
 
 export interface UpstreamAddress {
@@ -21,12 +21,12 @@ export function parseUpstream(text: string): UpstreamAddress | undefined {
   if (bracket) {
     host = bracket[1]!;
     if (bracket[2]) port = Number(bracket[2]);
-  } else if (net.isIPv4(s.split(':')[0] ?? '') && s.includes(':')) {
+  } else if (ipVersion(s.split(':')[0] ?? '') === 4 && s.includes(':')) {
     const [h, p] = s.split(':');
     host = h!;
     port = Number(p);
   }
-  const family = net.isIP(host);
+  const family = ipVersion(host);
   if (family === 0 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   const sa = sockaddr(host, port, family as 4 | 6);
   return { key: s, host, port, family: family as 4 | 6, ...(sa ? { sockaddr: sa } : {}) };

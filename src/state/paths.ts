@@ -1,7 +1,9 @@
 // Where dnsnet keeps things: roots from the environment (so tests run hermetically), paths derived from them.
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { runFiles, runRootFromEnv } from '../api/paths.js';
+import { DEFAULT_STATE_ROOT, defaultBridgeFor } from './kernel-names.js';
+
+export { DEFAULT_STATE_ROOT, defaultBridgeFor } from './kernel-names.js';
 
 export interface Roots {
   stateRoot: string; // DNSNET_ROOT
@@ -11,7 +13,6 @@ export interface Roots {
   defaultBridge: string; // DNSNET_DEFAULT_BRIDGE: the default network's device, settable per root
 }
 
-export const DEFAULT_STATE_ROOT = '/var/lib/dnsnet';
 
 export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env): Roots {
   const stateRoot = path.resolve(env.DNSNET_ROOT || DEFAULT_STATE_ROOT);
@@ -22,23 +23,6 @@ export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env): Roots {
     systemdResolvConf: path.resolve(env.DNSNET_SYSTEMD_RESOLV_CONF || '/run/systemd/resolve/resolv.conf'),
     defaultBridge: env.DNSNET_DEFAULT_BRIDGE || defaultBridgeFor(stateRoot),
   };
-}
-
-// node:crypto is loaded when first needed: every `dnsnet` command imports this file, few hash a root.
-const load = createRequire(import.meta.url);
-function sha256hex(text: string): string {
-  return (load('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(text).digest('hex');
-}
-
-/** `dnsnet0` for the default root; another root gets its own name, so two roots never share one. */
-export function defaultBridgeFor(stateRoot: string): string {
-  if (stateRoot === DEFAULT_STATE_ROOT) return 'dnsnet0';
-  return `dnsnet${sha256hex(stateRoot).slice(0, 8)}`;
-}
-
-/** Written as the alias of every link a root makes: tells its orphans from another root's objects. */
-export function ownerTag(r: Roots): string {
-  return `dnsnet:${sha256hex(r.stateRoot).slice(0, 8)}`;
 }
 
 export const paths = {
@@ -54,6 +38,4 @@ export const paths = {
   pidFile: (r: Roots) => runFiles.pidFile(r.runRoot),
   lockFile: (r: Roots) => path.join(r.stateRoot, 'daemon.lock'), // which pid holds the root (the lock itself: daemon/main.ts)
   logFile: (r: Roots, id: string) => path.join(r.runRoot, 'logs', `${id}.log`),
-  netnsName: (id: string) => `dnsnet-${id.slice(0, 12)}`,
-  netnsPath: (id: string) => `/run/netns/dnsnet-${id.slice(0, 12)}`,
 };

@@ -44,10 +44,10 @@ describe('names', () => {
   });
 
   it('tableName: dnsnet for the default root, a per-root hash otherwise', () => {
-    expect(tableName('/var/lib/dnsnet', true)).toBe('dnsnet');
-    const a = tableName('/tmp/root-a', false);
+    expect(tableName('/var/lib/dnsnet')).toBe('dnsnet');
+    const a = tableName('/tmp/root-a');
     expect(a).toMatch(/^dnsnet_[0-9a-f]{8}$/);
-    expect(tableName('/tmp/root-a', false)).toBe(a);
-    expect(tableName('/tmp/root-b', false)).not.toBe(a);
+    expect(tableName('/tmp/root-a')).toBe(a);
+    expect(tableName('/tmp/root-b')).not.toBe(a);
   });
 });

@@ -7,8 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tableName } from '../../src/bridge/index.js';
-import { ownerTag } from '../../src/state/paths.js';
+import { ownerTag, tableName } from '../../src/state/kernel-names.js';
 import { CLI } from '../helpers/dnsnet-env.js';
 
 interface DemoRun {
@@ -61,13 +60,13 @@ function runDemo(interruptAt?: RegExp): Promise<DemoRun> {
 async function leftovers(run: DemoRun): Promise<string[]> {
   const stateRoot = run.stateRoot!;
   const found: string[] = [];
-  const tag = ownerTag({ stateRoot, runRoot: '', hostResolvConf: '', systemdResolvConf: '', defaultBridge: '' });
+  const tag = ownerTag(stateRoot);
   const links = String((await execa('ip', ['-o', 'link', 'show'], { reject: false })).stdout);
   for (const line of links.split('\n')) if (line.includes(`alias ${tag}`) || /: dndemo[0-9a-f]+[:@]/.test(line)) found.push(`link ${line.split(':')[1]?.trim()}`);
   // Netns of the containers it ran: `run -d` prints their IDs.
   for (const id of run.out.match(/\b[0-9a-f]{64}\b/g) ?? []) if (fs.existsSync(`/run/netns/dnsnet-${id.slice(0, 12)}`)) found.push(`netns dnsnet-${id.slice(0, 12)}`);
   const tables = String((await execa('nft', ['list', 'tables'], { reject: false })).stdout);
-  if (tables.includes(tableName(stateRoot, false))) found.push(`table ${tableName(stateRoot, false)}`);
+  if (tables.includes(tableName(stateRoot))) found.push(`table ${tableName(stateRoot)}`);
   for (const entry of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
     try {
       // The daemon and its helpers carry the root in their environment (a process title can be cut short).

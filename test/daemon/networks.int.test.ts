@@ -4,7 +4,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostTakenSubnets } from '../../src/bridge/device.js';
-import { DEFAULT_POOLS, overlaps, parseCidrLoose } from '../../src/ipam/index.js';
+import { DEFAULT_POOLS } from '../../src/ipam/index.js';
+import { overlaps, parseCidrLoose } from '../../src/ip/index.js';
 import { createDnsnetEnv, expectRefused, leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
 
 interface Net {

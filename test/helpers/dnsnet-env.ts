@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tableName } from '../../src/bridge/index.js';
+import { netnsName, tableName } from '../../src/state/kernel-names.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/dnsnet.cjs', import.meta.url));
 
@@ -54,7 +54,7 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
     DNSNET_SYSTEMD_RESOLV_CONF: path.join(dir, 'systemd-resolv.conf'),
     DNSNET_DEFAULT_BRIDGE: defaultBridge,
   };
-  const table = tableName(path.resolve(stateRoot), false);
+  const table = tableName(path.resolve(stateRoot));
   const cli = (args: string[], opts: { input?: string; timeout?: number } = {}) =>
     execa(process.execPath, [CLI, ...args], {
       env: { ...env, PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -81,7 +81,7 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
     teardown: async function (this: DnsnetEnv) {
       // What this env owns, read before anything is removed: other tests' objects are not ours.
       const containersDir = path.join(stateRoot, 'containers');
-      if (fs.existsSync(containersDir)) this.owned.netns.push(...fs.readdirSync(containersDir).map((id) => `dnsnet-${id.slice(0, 12)}`));
+      if (fs.existsSync(containersDir)) this.owned.netns.push(...fs.readdirSync(containersDir).map((id) => netnsName(id)));
       const nets = await cli(['network', 'ls', '--format', 'json']);
       for (const line of String(nets.stdout).split('\n').filter(Boolean)) {
         const dev = (JSON.parse(line) as { Options?: Record<string, string> }).Options?.['com.docker.network.bridge.name'];

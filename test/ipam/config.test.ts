@@ -1,7 +1,8 @@
 // resolveIpamConfig: subnet choice, gateways, ip-range, IPv6 and the ULA /64, and their errors.
 import { describe, expect, it } from 'vitest';
 import { DnsnetError } from '../../src/errors.js';
-import { DEFAULT_POOLS, contains, resolveIpamConfig, ulaSubnet, type IpamSpec } from '../../src/ipam/index.js';
+import { DEFAULT_POOLS, resolveIpamConfig, ulaSubnet, type IpamSpec } from '../../src/ipam/index.js';
+import { contains } from '../../src/ip/index.js';
 
 const spec = (over: Partial<IpamSpec>): IpamSpec => ({ subnets: [], gateways: [], ipv6: false, ...over });
 const SEED = 'machine-id-1234';

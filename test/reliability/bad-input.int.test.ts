@@ -5,7 +5,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ownerTag, rootsFromEnv } from '../../src/state/paths.js';
+import { isContainerNetns, ownerTag } from '../../src/state/kernel-names.js';
+import { rootsFromEnv } from '../../src/state/paths.js';
 import { leftovers, type DnsnetEnv } from '../helpers/dnsnet-env.js';
 import type { FakeUpstream } from '../helpers/fake-upstream.js';
 import { checkConsistency, daemonPid, envWithUpstream, ipNetnsList, killDaemon, nftTable, pollUntil, resolveAll, type Ctr } from './helpers.js';
@@ -37,12 +38,12 @@ async function snapshot(): Promise<string> {
   ];
   // Only this env's kernel objects: links carrying its owner tag (or its default bridge), and netns
   // whose eth0 is the peer of such a link. Other suites may make and remove their own meanwhile.
-  const tag = ownerTag(rootsFromEnv(e.env));
+  const tag = ownerTag(rootsFromEnv(e.env).stateRoot);
   const host = JSON.parse(String((await execa('ip', ['-j', 'link', 'show'])).stdout)) as { ifindex: number; ifname: string; ifalias?: string }[];
   const ours = host.filter((l) => l.ifalias === tag || l.ifname === e.defaultBridge);
   const links = ours.map((l) => l.ifname);
   const ns: string[] = [];
-  for (const n of (await ipNetnsList()).filter((x) => x.startsWith('dnsnet-'))) {
+  for (const n of (await ipNetnsList()).filter(isContainerNetns)) {
     const r = await execa('ip', ['-n', n, '-j', 'link', 'show', 'eth0'], { reject: false });
     const peer = r.exitCode === 0 ? (JSON.parse(String(r.stdout)) as { link_index?: number }[])[0]?.link_index : undefined;
     if (peer !== undefined && ours.some((l) => l.ifindex === peer)) ns.push(n);

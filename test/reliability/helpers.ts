@@ -1,5 +1,6 @@
 // Shared by the reliability tests: the daemon's pid and RSS, node scripts run inside a container's
 // netns, kernel snapshots (netns, links, nft) and a hermetic env with a fake upstream on 127.x.
+import { netnsName } from '../../src/state/kernel-names.js';
 import { execa, type Result } from 'execa';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +67,7 @@ export function alive(pid: number): boolean {
   return pid > 0 && fs.existsSync(`/proc/${pid}`) && !isZombie(pid);
 }
 
-export const netnsOf = (id: string) => `dnsnet-${id.slice(0, 12)}`;
+export const netnsOf = netnsName;
 
 /** Run `node clients/<script> args...` inside a container's netns (host filesystem, host node). */
 export function nodeInNetns(id: string, script: string, args: string[], timeoutMs = 120_000): Promise<Result> {

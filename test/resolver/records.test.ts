@@ -1,6 +1,7 @@
 // Record store: names per network, scoping by asker, link aliases, reverse names, atomic replacement.
 import { describe, expect, it } from 'vitest';
-import { RecordStore, normalizeName, parseIPv6, reverseName } from '../../src/resolver/records.js';
+import { RecordStore, normalizeName, reverseName } from '../../src/resolver/records.js';
+import { addressBytes } from '../../src/ip/index.js';
 import { BRIDGE2, CLIENT, DB, LINKER, LONER, SECRET, WEB, hexId, makeStore } from './fixtures.js';
 
 const sorted = (a: string[] | undefined) => (a ? [...a].sort() : undefined);
@@ -107,11 +108,11 @@ describe('helpers', () => {
   ])('reverseName(%s)', (ip, expected) => {
     expect(reverseName(ip)).toBe(expected);
   });
-  it.each([['::'], ['::1'], ['1:2:3:4:5:6:7:8'], ['fe80::1%eth0']])('parseIPv6(%s) has 16 bytes', (ip) => {
-    expect(parseIPv6(ip)).toHaveLength(16);
+  it.each([['::'], ['::1'], ['1:2:3:4:5:6:7:8'], ['fe80::1%eth0']])('addressBytes(%s) has 16 bytes', (ip) => {
+    expect(addressBytes(ip)).toHaveLength(16);
   });
-  it.each([['1:2:3:4:5:6:7:8:9'], ['1::2::3'], ['12345::'], ['1:2:3']])('parseIPv6(%s) rejects', (ip) => {
-    expect(parseIPv6(ip)).toBeUndefined();
+  it.each([['1:2:3:4:5:6:7:8:9'], ['1::2::3'], ['12345::'], ['1:2:3']])('addressBytes(%s) rejects', (ip) => {
+    expect(addressBytes(ip)).toBeUndefined();
   });
   it('normalizeName lower-cases and drops one trailing dot', () => {
     expect(normalizeName('Web.App.')).toBe('web.app');

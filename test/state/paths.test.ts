@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { netnsName, netnsPath } from '../../src/state/kernel-names.js';
 import { defaultBridgeFor, paths, rootsFromEnv } from '../../src/state/paths.js';
 
 describe('roots and names', () => {
@@ -25,7 +26,7 @@ describe('roots and names', () => {
 
   it('names a container netns after the short ID', () => {
     const id = 'ab'.repeat(32);
-    expect(paths.netnsName(id)).toBe('dnsnet-abababababab');
-    expect(paths.netnsPath(id)).toBe('/run/netns/dnsnet-abababababab');
+    expect(netnsName(id)).toBe('dnsnet-abababababab');
+    expect(netnsPath(id)).toBe('/run/netns/dnsnet-abababababab');
   });
 });

@@ -12,7 +12,7 @@ import {
   overlaps,
   parseCidr,
   parseCidrLoose,
-} from '../../src/ipam/index.js';
+} from '../../src/ip/index.js';
 
 describe('normaliseCidr', () => {
   it.each([
