@@ -1,9 +1,7 @@
 // The daemon's core: networks and containers in memory, every change persisted and applied to the
 // kernel, the resolver kept in step, and rollback when a step fails.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import { DnsnetError, wrapError } from '../errors.js';
 import { allocateAddress, macFor } from '../ipam/index.js';
 import { Resolver, type ResolverRegistration } from '../resolver/index.js';
@@ -34,12 +32,11 @@ import { Mutex } from './mutex.js';
 import { findByRef, generateName, newId, validateName } from './names.js';
 import { DEFAULT_NETWORK, defaultNetworkSpec, firewallTable, planNetwork, realizeNetwork, unrealizeNetwork } from './networks.js';
 import { applyRuleset, listLinks } from '../bridge/index.js';
-import { isAlive, readStartTime } from './proc.js';
+import { isAlive } from './proc.js';
+import { runningState, signal, sleep, Supervisor } from './supervisor.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const FOREGROUND_START_GRACE_MS = 30_000;
-const FOREGROUND_REPORT_GRACE_MS = 2_000;
-const SANDBOX_CHECK_EVERY = 8; // poll rounds of 250 ms between netns/veth checks
 
 export type Log = (line: string) => void;
 
@@ -50,11 +47,7 @@ export class Engine {
   readonly resolver: Resolver;
   private readonly lock = new Mutex();
   host: HostResolv;
-  private readonly children = new Map<string, number>(); // container id -> pid of a child we spawned
-  private readonly exitWaiters = new Map<string, (() => void)[]>();
-  private readonly deadSince = new Map<string, number>(); // container id -> when the poller first saw its process gone
-  private poller: NodeJS.Timeout | undefined;
-  private pollRound = 0;
+  private readonly supervisor: Supervisor;
   private readonly loIPv6 = hostHasIPv6();
   private readonly spare = new SpareNetns();
 
@@ -65,6 +58,12 @@ export class Engine {
     this.store = new StateStore(roots);
     this.resolver = new Resolver({ log: (line) => log(line) });
     this.host = readHostResolv(roots);
+    this.supervisor = new Supervisor({
+      containers: () => this.containers.values(),
+      exited: (id, pid, exitCode, error) => this.containerExited(id, pid, exitCode, error),
+      sandboxLost: (c) => this.lock.run(() => this.repairSandbox(c)),
+      log,
+    });
   }
 
   // ---------- start-up and shutdown ----------
@@ -95,8 +94,7 @@ export class Engine {
     for (const c of ctrs.records) this.containers.set(c.id, c);
     await this.recover();
     this.spare.refill();
-    this.poller = setInterval(() => void this.poll(), 250);
-    this.poller.unref();
+    this.supervisor.start();
   }
 
   /** Re-adopt live containers, clean up what died while the daemon was away, roll back half-done runs. */
@@ -144,7 +142,7 @@ export class Engine {
   }
 
   async close(): Promise<void> {
-    if (this.poller) clearInterval(this.poller);
+    this.supervisor.close();
     this.spare.close();
     await this.resolver.close();
   }
@@ -572,29 +570,7 @@ export class Engine {
   }
 
   private spawnDetached(c: ContainerRecord, launch: Launch): void {
-    const log = fs.openSync(paths.logFile(this.roots, c.id), 'a', 0o600);
-    try {
-      const [file = '', ...args] = launch.argv;
-      const child = spawn(file, args, { env: launch.env, stdio: ['ignore', log, log], detached: true });
-      if (child.pid === undefined) throw new DnsnetError('kernel', `start ${c.name}: spawn failed`);
-      const pid = child.pid;
-      child.on('error', (e) => this.log(`[supervisor] ${c.name}: ${e.message}`));
-      child.on('exit', (code, signal) => {
-        this.children.delete(c.id);
-        const status = code ?? 128 + signalNumber(signal);
-        void this.containerExited(c.id, pid, status);
-      });
-      child.unref();
-      this.children.set(c.id, pid);
-      this.setRunning(c, pid);
-    } finally {
-      fs.closeSync(log);
-    }
-  }
-
-  private setRunning(c: ContainerRecord, pid: number): void {
-    const startTime = readStartTime(pid);
-    c.state = { status: 'running', pid, ...(startTime ? { startTime } : {}), exitCode: 0, startedAt: new Date().toISOString() };
+    c.state = this.supervisor.spawn(c, launch.argv, launch.env, paths.logFile(this.roots, c.id));
   }
 
   /** Foreground run: the CLI spawned the process and tells us its pid. */
@@ -602,7 +578,7 @@ export class Engine {
     return this.lock.run(async () => {
       const c = this.findContainer(ref);
       if (c.state.status !== 'created') return;
-      this.setRunning(c, pid);
+      c.state = runningState(pid);
       await this.store.saveContainer(c);
     });
   }
@@ -615,7 +591,7 @@ export class Engine {
       await this.lock.run(() => this.rollbackRun(c));
       return;
     }
-    await this.containerExited(c.id, c.state.pid, exitCode);
+    await this.supervisor.exited(c.id, c.state.pid, exitCode);
   }
 
   private async abandonIfNotStarted(id: string): Promise<void> {
@@ -625,9 +601,8 @@ export class Engine {
     await this.lock.run(() => this.rollbackRun(c));
   }
 
-  /** A container's process ended (seen by the child's exit, the CLI, or the poller): clean up once. */
+  /** A container's process ended (the supervisor saw it, or the CLI said so): clean up once. */
   private async containerExited(id: string, pid: number, exitCode: number, error?: string): Promise<void> {
-    this.deadSince.delete(id);
     await this.lock.run(async () => {
       const c = this.containers.get(id);
       if (!c || c.state.status !== 'running' || c.state.pid !== pid) return;
@@ -638,8 +613,6 @@ export class Engine {
         this.containers.delete(c.id);
       }
     });
-    for (const w of this.exitWaiters.get(id) ?? []) w();
-    this.exitWaiters.delete(id);
   }
 
   private async markExited(c: ContainerRecord, exitCode: number, error?: string): Promise<void> {
@@ -694,26 +667,6 @@ export class Engine {
     }
   }
 
-  /** Poll processes we are not the parent of (foreground, re-adopted), and netns or veths deleted by hand. */
-  private async poll(): Promise<void> {
-    // Netns and veths are checked every 8th round (2 s): at 1000 containers, checking both every round
-    // made 8000 synchronous stat calls a second on the resolver's event loop.
-    const checkSandboxes = this.pollRound++ % SANDBOX_CHECK_EVERY === 0;
-    for (const c of this.containers.values()) {
-      if (c.state.status !== 'running') continue;
-      if (!this.children.has(c.id) && !isAlive(c.state.pid, c.state.startTime)) {
-        // A foreground run's CLI reports the real exit code in a moment: give it that moment.
-        const since = this.deadSince.get(c.id) ?? Date.now();
-        this.deadSince.set(c.id, since);
-        if (!c.detach && Date.now() - since < FOREGROUND_REPORT_GRACE_MS) continue;
-        this.deadSince.delete(c.id);
-        await this.containerExited(c.id, c.state.pid, 255, 'exit status unknown: the process was not a child of the daemon');
-      } else if (checkSandboxes && (!fs.existsSync(netnsPath(c.id)) || c.endpoints.some((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`)))) {
-        await this.lock.run(() => this.repairSandbox(c)).catch((e: unknown) => this.log(`[supervisor] ${c.name}: ${(e as Error).message}`));
-      }
-    }
-  }
-
   /** A netns or veth was deleted outside dnsnet: a lost netns stops the container, a lost veth ends that endpoint. */
   private async repairSandbox(c: ContainerRecord): Promise<void> {
     if (c.state.status !== 'running' || this.containers.get(c.id) !== c) return; // changed while we waited for the lock
@@ -736,25 +689,7 @@ export class Engine {
   // ---------- containers: stop, start, rm, exec, logs ----------
 
   async stop(ref: string, timeoutSec = 10): Promise<void> {
-    const c = this.findContainer(ref);
-    if (c.state.status !== 'running') return;
-    const done = this.waitExit(c.id);
-    signal(c.state.pid, 'SIGTERM');
-    const killed = await Promise.race([done.then(() => true), sleep(timeoutSec * 1000).then(() => false)]);
-    if (!killed && c.state.status === 'running') {
-      signal(c.state.pid, 'SIGKILL');
-      await Promise.race([done, sleep(5000)]);
-    }
-  }
-
-  private waitExit(id: string): Promise<void> {
-    return new Promise((resolve) => {
-      const c = this.containers.get(id);
-      if (!c || c.state.status !== 'running') return resolve();
-      const list = this.exitWaiters.get(id) ?? [];
-      list.push(resolve);
-      this.exitWaiters.set(id, list);
-    });
+    await this.supervisor.stop(this.findContainer(ref), timeoutSec);
   }
 
   start(ref: string): Promise<RunResult> {
@@ -787,9 +722,7 @@ export class Engine {
     for (let attempt = 0; attempt < 5; attempt++) {
       if (c.state.status === 'running') {
         if (!force) throw new DnsnetError('conflict', `remove ${c.name}: the container is running: stop it first or use rm -f`);
-        const done = this.waitExit(c.id);
-        signal(c.state.pid, 'SIGKILL');
-        await Promise.race([done, sleep(5000)]);
+        await this.supervisor.kill(c);
       }
       const removed = await this.lock.run(async () => {
         if (!this.containers.has(c.id)) return true;
@@ -917,24 +850,6 @@ export class Engine {
 
 async function realizeFirewall(engine: Engine): Promise<void> {
   await applyRuleset(firewallTable(engine.roots), [...engine.networks.values()]);
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
-}
-
-function signalNumber(sig: NodeJS.Signals | null): number {
-  if (!sig) return 0;
-  const n = (os.constants.signals as Record<string, number>)[sig];
-  return n ?? 0;
 }
 
 /** Docker's warnings for a run, printed by the CLI (`WARNING: ...`); the run goes ahead. */
