@@ -1,16 +1,15 @@
 // The daemon's core: networks and containers in memory, every change persisted and applied to the
 // kernel, the resolver kept in step, and rollback when a step fails.
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import { DnsnetError, wrapError } from '../errors.js';
 import { allocateAddress, macFor } from '../ipam/index.js';
 import { Resolver, type ResolverRegistration } from '../resolver/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
 import { embeddedUpstreams, isLoopback, parseDnsServer, validateAlias, validateDnsOption, validateDnsSearch, validateHostname, parseAddHost } from '../resolvconf/index.js';
 import { formatLink, parseLink, type Link } from './links.js';
-import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, isOrphanNetns, killNetnsProcesses, type EndpointPlan } from '../netns/sandbox.js';
+import { addEndpoint, attachNetnsWithEndpoints, buildExecArgv, buildLaunchArgv, deleteLink, deleteNetns, killNetnsProcesses, type EndpointPlan } from '../netns/sandbox.js';
 import { discardSpare, SpareNetns } from '../netns/spare.js';
-import { isContainerNetns, netnsName, netnsPath, ownerTag, vethName } from '../state/kernel-names.js';
+import { netnsName, netnsPath, ownerTag, vethName } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
@@ -30,10 +29,9 @@ import {
 import { containerJson, networkJson } from './json.js';
 import { Mutex } from './mutex.js';
 import { findByRef, generateName, newId, validateName } from './names.js';
-import { DEFAULT_NETWORK, defaultNetworkSpec, firewallTable, planNetwork, realizeNetwork, unrealizeNetwork } from './networks.js';
-import { applyRuleset, listLinks } from '../bridge/index.js';
-import { isAlive } from './proc.js';
-import { runningState, signal, sleep, Supervisor } from './supervisor.js';
+import { DEFAULT_NETWORK, planNetwork, realizeNetwork, unrealizeNetwork } from './networks.js';
+import { loadState, pruneSystem, recover } from './reconcile.js';
+import { runningState, signal, Supervisor } from './supervisor.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const FOREGROUND_START_GRACE_MS = 30_000;
@@ -53,7 +51,7 @@ export class Engine {
 
   constructor(
     readonly roots: Roots,
-    private readonly log: Log,
+    readonly log: Log,
   ) {
     this.store = new StateStore(roots);
     this.resolver = new Resolver({ log: (line) => log(line) });
@@ -69,76 +67,11 @@ export class Engine {
   // ---------- start-up and shutdown ----------
 
   async boot(): Promise<void> {
-    await this.store.init();
-    const nets = await this.store.loadNetworks();
-    for (const bad of nets.corrupt) this.log(`[state] skipping corrupt network record ${bad.file}: ${bad.why}`);
-    for (const n of nets.records) this.networks.set(n.id, n);
     this.resolver.setHostUpstreams(this.hostUpstreams());
-    if (![...this.networks.values()].some((n) => n.isDefault)) {
-      const net = await planNetwork(defaultNetworkSpec(), [...this.networks.values()], this.host.parsed.nameservers, {
-        isDefault: true,
-        device: this.roots.defaultBridge,
-      });
-      await realizeNetwork(this.roots, net, [...this.networks.values(), net]);
-      await this.store.saveNetwork(net);
-      this.networks.set(net.id, net);
-    } else {
-      // After a reboot the records remain but the kernel objects are gone: make them again.
-      for (const net of this.networks.values()) {
-        if (!fs.existsSync(`/sys/class/net/${net.device}`)) await realizeNetwork(this.roots, net, [...this.networks.values()]);
-      }
-      await realizeFirewall(this);
-    }
-    const ctrs = await this.store.loadContainers();
-    for (const bad of ctrs.corrupt) this.log(`[state] skipping corrupt container record ${bad.file}: ${bad.why}`);
-    for (const c of ctrs.records) this.containers.set(c.id, c);
-    await this.recover();
+    await loadState(this);
+    await recover(this);
     this.spare.refill();
     this.supervisor.start();
-  }
-
-  /** Re-adopt live containers, clean up what died while the daemon was away, roll back half-done runs. */
-  private async recover(): Promise<void> {
-    for (const c of [...this.containers.values()]) {
-      if (c.state.status === 'running' && isAlive(c.state.pid, c.state.startTime) && fs.existsSync(netnsPath(c.id))) {
-        try {
-          // A socket helper of the daemon that died may still hold 127.0.0.11:53 in that netns for a
-          // moment (it leaves within 500 ms of being orphaned): retry the bind for up to 3 s.
-          for (let attempt = 0; ; attempt++) {
-            try {
-              await this.registerDns(c);
-              break;
-            } catch (error) {
-              if (attempt >= 15 || !/EADDRINUSE/.test((error as Error).message)) throw error;
-              await sleep(200);
-            }
-          }
-          this.log(`[daemon] re-adopted container ${c.name} (pid ${c.state.pid})`);
-        } catch (error) {
-          this.log(`[daemon] re-adopt ${c.name}: ${(error as Error).message}`);
-        }
-        continue;
-      }
-      if (c.state.status === 'created') {
-        this.log(`[daemon] rolling back half-done run of ${c.name}`);
-        await this.teardownSandbox(c);
-        await this.store.deleteContainer(c.id);
-        this.containers.delete(c.id);
-        continue;
-      }
-      if (c.state.status === 'running' && isAlive(c.state.pid, c.state.startTime)) {
-        // Alive but its netns was deleted while we were away: it has no network any more.
-        this.log(`[daemon] container ${c.name}: its network namespace was deleted while the daemon was away; stopping it`);
-        signal(c.state.pid, 'SIGKILL');
-        await this.markExited(c, 137, 'its network namespace was deleted outside dnsnet');
-      } else if (c.state.status === 'running') {
-        this.log(`[daemon] container ${c.name} died while the daemon was away`);
-        await this.markExited(c, 255, 'exit status unknown: the process ended while the daemon was not running');
-      } else {
-        await this.teardownSandbox(c); // idempotent: leaves nothing of an exited container in the kernel
-        c.endpoints = [];
-      }
-    }
   }
 
   async close(): Promise<void> {
@@ -545,7 +478,8 @@ export class Engine {
     };
   }
 
-  private async registerDns(c: ContainerRecord): Promise<void> {
+  /** Names in the resolver, and sockets bound in the container's netns (re-adoption). */
+  async registerDns(c: ContainerRecord): Promise<void> {
     this.resolver.upsert(this.resolverView(c));
     if (usesEmbeddedDns(c, this.networks)) {
       const { udp, tcp } = await openResolverSockets(netnsPath(c.id));
@@ -615,7 +549,7 @@ export class Engine {
     });
   }
 
-  private async markExited(c: ContainerRecord, exitCode: number, error?: string): Promise<void> {
+  async markExited(c: ContainerRecord, exitCode: number, error?: string): Promise<void> {
     const state: ContainerRecord['state'] = {
       status: 'exited',
       pid: 0,
@@ -634,7 +568,7 @@ export class Engine {
   }
 
   /** Remove the resolver's names and sockets, the veths and the netns. Keeps going on failure. */
-  private async teardownSandbox(c: ContainerRecord): Promise<void> {
+  async teardownSandbox(c: ContainerRecord): Promise<void> {
     this.resolver.remove(c.id);
     await this.resolver.detach(c.id).catch((e: unknown) => this.log(`[daemon] close sockets of ${c.name}: ${(e as Error).message}`));
     for (const ep of c.endpoints) {
@@ -799,57 +733,8 @@ export class Engine {
 
   /** Remove kernel objects that look like this root's but that no record owns (dead state). */
   systemPrune(): Promise<string[]> {
-    return this.lock.run(async () => {
-      const removed: string[] = [];
-      const live = new Set([...this.containers.values()].filter((c) => c.state.status !== 'exited').map((c) => netnsName(c.id)));
-      let entries: string[] = [];
-      try {
-        entries = await fsp.readdir('/run/netns');
-      } catch {
-        entries = [];
-      }
-      // Only netns whose name matches a container directory of THIS root, so another root's stay.
-      const ours = new Set((await fsp.readdir(paths.containersDir(this.roots))).map((id) => netnsName(id)));
-      for (const ns of entries) {
-        if (isContainerNetns(ns) && ours.has(ns) && !live.has(ns)) {
-          await deleteNetns(ns);
-          removed.push(`netns ${ns}`);
-        }
-      }
-      // Netns of a container whose record is gone (lost or corrupted): its eth0's host peer carries this
-      // root's owner tag, or it is empty. Looked at before the tagged links go, which takes eth0 along.
-      const tag = ownerTag(this.roots.stateRoot);
-      const hostLinks = await listLinks(); // one read for both loops: a link gone meanwhile is no error
-      for (const ns of entries) {
-        if (!isContainerNetns(ns) || ours.has(ns) || live.has(ns)) continue;
-        if (await isOrphanNetns(ns, tag, hostLinks)) {
-          await deleteNetns(ns);
-          removed.push(`netns ${ns}`);
-        }
-      }
-      // Links carrying this root's owner tag that no record owns (a record lost or corrupted).
-      const devices = new Set([...this.networks.values()].map((n) => n.device));
-      const veths = new Set([...this.containers.values()].flatMap((c) => c.endpoints.map((ep) => ep.hostVeth)));
-      for (const link of hostLinks) {
-        if (link.alias !== tag || devices.has(link.ifname) || veths.has(link.ifname)) continue;
-        await deleteLink(link.ifname);
-        removed.push(`${link.kind ?? 'link'} ${link.ifname}`);
-      }
-      for (const c of this.containers.values()) {
-        if (c.state.status === 'exited' && c.endpoints.length > 0) {
-          await this.teardownSandbox(c);
-          c.endpoints = [];
-          await this.store.saveContainer(c);
-          removed.push(`endpoints of ${c.name}`);
-        }
-      }
-      return removed;
-    });
+    return this.lock.run(() => pruneSystem(this));
   }
-}
-
-async function realizeFirewall(engine: Engine): Promise<void> {
-  await applyRuleset(firewallTable(engine.roots), [...engine.networks.values()]);
 }
 
 /** Docker's warnings for a run, printed by the CLI (`WARNING: ...`); the run goes ahead. */
