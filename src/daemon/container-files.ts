@@ -61,19 +61,9 @@ function readOrUndefined(file: string): string | undefined {
   }
 }
 
-export function usesEmbeddedDns(c: ContainerRecord, networks: Map<string, NetworkRecord>): boolean {
-  const first = c.endpoints[0];
-  if (!first) return !isDefaultNetworkName(c.network, networks);
-  return !(networks.get(first.networkId)?.isDefault ?? true);
-}
-
-function isDefaultNetworkName(name: string, networks: Map<string, NetworkRecord>): boolean {
-  for (const n of networks.values()) if (n.name === name) return n.isDefault;
-  return true;
-}
-
-export function containerResolvConf(c: ContainerRecord, networks: Map<string, NetworkRecord>, host: HostResolv): GeneratedResolvConf {
-  const embedded = usesEmbeddedDns(c, networks);
+/** The container's resolv.conf: `embedded` (the resolver on 127.0.0.11) or `legacy` (a filtered copy of the host's). */
+export function containerResolvConf(c: ContainerRecord, mode: 'embedded' | 'legacy', networks: ReadonlyMap<string, NetworkRecord>, host: HostResolv): GeneratedResolvConf {
+  const embedded = mode === 'embedded';
   const ipv6 = c.endpoints.some((ep) => networks.get(ep.networkId)?.enableIPv6 ?? false);
   const src = embedded ? { path: host.path, parsed: host.parsed } : host.legacy;
   return buildResolvConf({

@@ -10,7 +10,7 @@ import { paths, type Roots } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
 import type { HostResolv } from './container-files.js';
-import { defaultNetworkSpec, firewallTable, planNetwork, realizeNetwork } from './networks.js';
+import { defaultNetworkSpec, driverFor, firewallTable } from './drivers/index.js';
 import { isAlive } from './proc.js';
 import { signal, sleep } from './supervisor.js';
 
@@ -36,17 +36,19 @@ export async function loadState(e: Reconcilable): Promise<void> {
   for (const bad of nets.corrupt) e.log(`[state] skipping corrupt network record ${bad.file}: ${bad.why}`);
   for (const n of nets.records) e.networks.set(n.id, n);
   if (![...e.networks.values()].some((n) => n.isDefault)) {
-    const net = await planNetwork(defaultNetworkSpec(), [...e.networks.values()], e.host.parsed.nameservers, {
+    const driver = driverFor('bridge');
+    const net = await driver.plan(defaultNetworkSpec(), [...e.networks.values()], e.host.parsed.nameservers, {
       isDefault: true,
       device: e.roots.defaultBridge,
     });
-    await realizeNetwork(e.roots, net, [...e.networks.values(), net]);
+    await driver.create(e.roots, net, [...e.networks.values(), net]);
     await e.store.saveNetwork(net);
     e.networks.set(net.id, net);
   } else {
     // After a reboot the records remain but the kernel objects are gone: make them again.
     for (const net of e.networks.values()) {
-      if (!fs.existsSync(`/sys/class/net/${net.device}`)) await realizeNetwork(e.roots, net, [...e.networks.values()]);
+      const driver = driverFor(net);
+      if (!driver.exists(net)) await driver.create(e.roots, net, [...e.networks.values()]);
     }
     await applyRuleset(firewallTable(e.roots), [...e.networks.values()]);
   }

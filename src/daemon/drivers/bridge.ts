@@ -1,13 +1,17 @@
-// Network operations of the daemon: create / remove with their kernel objects, and the default network.
+// The bridge driver: a Linux bridge per network (the default `bridge` network too), its IPAM, veth endpoints,
+// NAT and isolation in the nftables table. Docker's `bridge` driver.
 import fs from 'node:fs/promises';
-import { DnsnetError, wrapError } from '../errors.js';
-import { resolveIpamConfig } from '../ipam/index.js';
-import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName } from '../bridge/index.js';
-import { ownerTag } from '../state/kernel-names.js';
-import type { Roots } from '../state/paths.js';
-import { SCHEMA_VERSION, type NetworkRecord } from '../state/types.js';
-import type { NetworkCreateSpec } from '../api/types.js';
-import { newId, validateName } from './names.js';
+import { existsSync } from 'node:fs';
+import { DnsnetError, wrapError } from '../../errors.js';
+import { allocateAddress, macFor, resolveIpamConfig } from '../../ipam/index.js';
+import { addEndpoint, deleteLink, type EndpointPlan } from '../../netns/sandbox.js';
+import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName } from '../../bridge/index.js';
+import { netnsName, ownerTag, vethName } from '../../state/kernel-names.js';
+import type { Roots } from '../../state/paths.js';
+import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../../state/types.js';
+import type { NetworkCreateSpec } from '../../api/types.js';
+import { newId, validateName } from '../names.js';
+import type { EndpointRequest, NetworkDriver } from './driver.js';
 
 export const DEFAULT_NETWORK = 'bridge';
 const KNOWN_OPTIONS = new Set(['mtu', 'com.docker.network.driver.mtu']);
@@ -95,3 +99,60 @@ export async function unrealizeNetwork(roots: Roots, net: NetworkRecord, remaini
 export function defaultNetworkSpec(): NetworkCreateSpec {
   return { name: DEFAULT_NETWORK, subnets: [], gateways: [], ipv6: false, internal: false, options: {} };
 }
+
+/** An endpoint on a bridge: the lowest free addresses (or --ip), a veth whose host end joins the bridge. */
+export function planBridgeEndpoint(c: ContainerRecord, net: NetworkRecord, req: EndpointRequest): EndpointRecord {
+  const { ip, used } = req;
+  const v4 = net.ipam.find((x) => !x.subnet.includes(':'));
+  const v6 = net.ipam.find((x) => x.subnet.includes(':'));
+  if (!v4) throw new DnsnetError('internal', `network ${net.name} has no IPv4 subnet`);
+  const wantV6 = ip?.includes(':');
+  // An IPv6 --ip on a network without an IPv6 subnet would otherwise be ignored silently.
+  if (wantV6 && !v6) throw new DnsnetError('invalid', `address ${ip} is IPv6, but network ${net.name} has no IPv6 subnet`);
+  const ipv4 = allocateAddress(v4, used, wantV6 ? undefined : ip);
+  const ipv6 = v6 ? allocateAddress(v6, used, wantV6 ? ip : undefined) : undefined;
+  return {
+    networkId: net.id,
+    networkName: net.name,
+    ifname: `eth${req.index}`,
+    hostVeth: vethName(c.id, net.id),
+    mac: macFor(ipv4),
+    ipv4,
+    ...(ipv6 ? { ipv6, prefixLen6: Number(v6?.subnet.split('/')[1]), gateway6: v6?.gateway } : {}),
+    prefixLen: Number(v4.subnet.split('/')[1]),
+    gateway: v4.gateway,
+    aliases: req.aliases,
+    ...(ip ? { requestedIp: ip } : {}),
+  };
+}
+
+/** The veth, its addresses, and (first endpoint, unless --internal) the default route via the gateway. */
+export function bridgeAttachPlan(c: ContainerRecord, ep: EndpointRecord, net: NetworkRecord, opts: { first: boolean; owner: string }): EndpointPlan {
+  return {
+    netns: netnsName(c.id),
+    owner: opts.owner,
+    hostVeth: ep.hostVeth,
+    ifname: ep.ifname,
+    bridge: net.device,
+    mtu: net.mtu,
+    mac: ep.mac,
+    ipv4: ep.ipv4,
+    prefixLen: ep.prefixLen,
+    ...(ep.ipv6 ? { ipv6: ep.ipv6, prefixLen6: ep.prefixLen6 ?? 64 } : {}),
+    ...(opts.first && !net.internal ? { gateway: ep.gateway, ...(ep.gateway6 ? { gateway6: ep.gateway6 } : {}) } : {}),
+  };
+}
+
+export const bridgeDriver: NetworkDriver = {
+  name: 'bridge',
+  plan: planNetwork,
+  create: realizeNetwork,
+  remove: unrealizeNetwork,
+  exists: (net) => existsSync(`/sys/class/net/${net.device}`),
+  planEndpoint: planBridgeEndpoint,
+  attachPlan: bridgeAttachPlan,
+  join: (plan) => addEndpoint(plan, false),
+  leave: (ep) => deleteLink(ep.hostVeth),
+  // Docker's default network has no embedded DNS (names do not resolve; --link writes /etc/hosts lines).
+  dnsMode: (net) => (net.isDefault ? 'legacy' : 'embedded'),
+};

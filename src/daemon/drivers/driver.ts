@@ -1,0 +1,39 @@
+// What a kind of network does, behind one interface: its kernel objects, its endpoints, how its containers
+// resolve names. The engine's steps (run, connect, rm, network create/rm) call these and nothing
+// driver-specific. Today: `bridge`. Moby's libnetwork driver API and netavark's network types are the
+// references; this is much smaller.
+import type { NetworkCreateSpec } from '../../api/types.js';
+import type { EndpointPlan } from '../../netns/sandbox.js';
+import type { Roots } from '../../state/paths.js';
+import type { ContainerRecord, EndpointRecord, NetworkRecord } from '../../state/types.js';
+
+export interface EndpointRequest {
+  aliases: string[];
+  /** --ip, when asked for. */
+  ip?: string | undefined;
+  /** eth<index> inside the container. */
+  index: number;
+  /** Addresses of the network already taken. */
+  used: Set<string>;
+}
+
+export interface NetworkDriver {
+  readonly name: NetworkRecord['driver'];
+  /** The record of a new network (all validation here); nothing is applied yet. */
+  plan(spec: NetworkCreateSpec, existing: NetworkRecord[], hostNameservers: string[], opts?: { isDefault?: boolean; device?: string }): Promise<NetworkRecord>;
+  /** Make its kernel objects (`all` includes it); undoes what it made on failure. */
+  create(roots: Roots, net: NetworkRecord, all: NetworkRecord[]): Promise<void>;
+  /** Remove its kernel objects; keeps going, returns what failed. */
+  remove(roots: Roots, net: NetworkRecord, remaining: NetworkRecord[]): Promise<string[]>;
+  /** Whether its kernel objects are there (after a reboot they are not). */
+  exists(net: NetworkRecord): boolean;
+  /** A new endpoint of `c` on `net` (pure: addresses from IPAM, names). */
+  planEndpoint(c: ContainerRecord, net: NetworkRecord, req: EndpointRequest): EndpointRecord;
+  /** What the kernel makes for an endpoint (pure); `first` carries the default route. */
+  attachPlan(c: ContainerRecord, ep: EndpointRecord, net: NetworkRecord, opts: { first: boolean; owner: string }): EndpointPlan;
+  /** Add an endpoint to a running container; remove one. */
+  join(plan: EndpointPlan): Promise<void>;
+  leave(ep: EndpointRecord): Promise<void>;
+  /** How its containers resolve names: the embedded resolver, or a filtered copy of the host's file. */
+  dnsMode(net: NetworkRecord): 'embedded' | 'legacy';
+}

@@ -1,0 +1,17 @@
+// The network drivers, by the name a network record carries.
+import { DnsnetError } from '../../errors.js';
+import type { NetworkRecord } from '../../state/types.js';
+import { bridgeDriver } from './bridge.js';
+import type { NetworkDriver } from './driver.js';
+
+export type { EndpointRequest, NetworkDriver } from './driver.js';
+export { DEFAULT_NETWORK, defaultNetworkSpec, firewallTable } from './bridge.js';
+
+const DRIVERS: Record<string, NetworkDriver> = { bridge: bridgeDriver };
+
+export function driverFor(net: Pick<NetworkRecord, 'driver'> | string): NetworkDriver {
+  const name = typeof net === 'string' ? net : net.driver;
+  const d = DRIVERS[name];
+  if (!d) throw new DnsnetError('invalid', `unknown network driver "${name}": this dnsnet has ${Object.keys(DRIVERS).join(', ')}`);
+  return d;
+}
