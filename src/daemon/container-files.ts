@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import {
   buildResolvConf,
   chooseHostResolvConf,
-  parseAddHost,
+  HOST_GATEWAY,
   parseResolvConf,
   renderHostname,
   renderHosts,
@@ -87,7 +87,8 @@ export interface LinkTarget {
 export function containerHosts(c: ContainerRecord, loIPv6: boolean, hostGateway: string | undefined, links: LinkTarget[]): string {
   return renderHosts({
     loIPv6,
-    extraHosts: c.extraHosts.map((h) => parseAddHost(h, hostGateway)),
+    // host-gateway is the default network's gateway now (there is none when that network is gone: no line).
+    extraHosts: c.extraHosts.flatMap((h) => (h.ip !== HOST_GATEWAY ? [h] : hostGateway ? [{ name: h.name, ip: hostGateway }] : [])),
     own: c.endpoints.flatMap((ep) => [{ ip: ep.ipv4 }, ...(ep.ipv6 ? [{ ip: ep.ipv6 }] : [])]),
     hostname: c.hostname,
     links,

@@ -3,7 +3,7 @@ import type { ContainerJson, NetworkJson } from '../api/types.js';
 import { netnsPath } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
-import { inspectLink, parseLink } from './links.js';
+import { formatLink, inspectLink } from '../state/links.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -65,7 +65,7 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
       GlobalIPv6PrefixLen: ep.ipv6 ? (ep.prefixLen6 ?? 64) : 0,
       MacAddress: ep.mac,
       Aliases: ep.aliases,
-      Links: isDefault || c.links.length === 0 ? null : [...c.links],
+      Links: isDefault || c.links.length === 0 ? null : c.links.map(formatLink),
       DNSNames: isDefault ? [] : [c.name, ...ep.aliases, c.id.slice(0, 12), ...(c.hostname !== c.id.slice(0, 12) ? [c.hostname] : [])],
     };
   }
@@ -94,8 +94,8 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
       Dns: c.dns,
       DnsSearch: c.dnsSearch,
       DnsOptions: c.dnsOptions,
-      ExtraHosts: c.extraHosts,
-      Links: onDefault && c.links.length > 0 ? c.links.map((l) => inspectLink(c.name, parseLink(l))) : null,
+      ExtraHosts: c.extraHosts.map((h) => `${h.name}:${h.ip}`),
+      Links: onDefault && c.links.length > 0 ? c.links.map((l) => inspectLink(c.name, l)) : null,
       NetworkMode: c.network,
       AutoRemove: c.autoRemove,
     },

@@ -4,7 +4,7 @@
 import { DnsnetError } from '../errors.js';
 import type { Launch, RunSpec } from '../api/types.js';
 import { buildLaunchArgv } from '../netns/sandbox.js';
-import { embeddedUpstreams, isLoopback, parseAddHost, parseDnsServer, validateAlias, validateDnsOption, validateDnsSearch, validateHostname, type GeneratedResolvConf } from '../resolvconf/index.js';
+import { embeddedUpstreams, isLoopback, parseAddHost, splitAddHost, parseDnsServer, validateAlias, validateDnsOption, validateDnsSearch, validateHostname, type GeneratedResolvConf } from '../resolvconf/index.js';
 import type { ResolverRegistration } from '../resolver/index.js';
 import { netnsPath, ownerTag } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
@@ -12,7 +12,7 @@ import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type Network
 import { containerHosts, containerResolvConf, type HostResolv, type LinkTarget } from './container-files.js';
 import { DEFAULT_NETWORK, driverFor } from './drivers/index.js';
 import type { EndpointPlan } from '../netns/sandbox.js';
-import { formatLink, parseLink, type Link } from './links.js';
+import { parseLink, type Link } from '../state/links.js';
 import { findByRef, generateName, validateName } from './names.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -72,7 +72,7 @@ export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: 
   for (const d of spec.dns) parseDnsServer(d);
   for (const d of spec.dnsSearch) validateDnsSearch(d);
   for (const o of spec.dnsOptions) validateDnsOption(o);
-  for (const h of spec.extraHosts) parseAddHost(h, defaultGateway(w));
+  const extraHosts = spec.extraHosts.map((h) => (parseAddHost(h, defaultGateway(w)), splitAddHost(h))); // host-gateway kept for each write
   const links = spec.links.map((l) => checkLink(w, l, net));
   if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) {
     throw new DnsnetError('invalid', `run: the working directory "${spec.workdir}" is not an absolute path`);
@@ -104,8 +104,8 @@ export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: 
     network: net.name,
     ...(spec.ip ? { requestedIp: spec.ip } : {}),
     networkAliases: spec.networkAliases,
-    links: links.map(formatLink),
-    extraHosts: spec.extraHosts,
+    links,
+    extraHosts,
     dns: spec.dns,
     dnsSearch: spec.dnsSearch,
     dnsOptions: spec.dnsOptions,
@@ -192,8 +192,7 @@ function defaultNetworkLinks(w: World, c: ContainerRecord): LinkTarget[] {
   for (const ep of c.endpoints) {
     const net = w.networks.get(ep.networkId);
     if (!net?.isDefault) continue;
-    for (const l of c.links) {
-      const link = parseLink(l);
+    for (const link of c.links) {
       const target = tryFindContainer(w, link.target);
       const tep = target?.endpoints.find((e) => e.networkId === net.id);
       if (!target || !tep) continue;
@@ -226,7 +225,7 @@ export function resolverView(w: World, c: ContainerRecord): ResolverRegistration
     hostname: c.hostname,
     endpoints: user.map((ep) => ({ network: ep.networkName, ipv4: ep.ipv4, ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), aliases: ep.aliases })),
     // By name: a target that does not exist yet resolves once it joins (the record store follows names).
-    links: c.links.map(parseLink),
+    links: c.links.map((l) => ({ ...l })),
     // resolvconf's rule: --dns servers, dialled from the container's own netns (so an --internal network can
     // still reach a DNS server container on it); else the host's (setHostUpstreams), only when a network leads out.
     dns: own.fromContainer ? own.servers : [],

@@ -11,7 +11,6 @@ import type { StateStore } from '../state/store.js';
 import type { ContainerRecord } from '../state/types.js';
 import { rewriteHosts, writeContainerFiles } from './container-files.js';
 import { driverFor } from './drivers/index.js';
-import { parseLink } from './links.js';
 import { attachPlans, hostsText, resolvConf, resolverView, usesEmbeddedDns, type World } from './plan.js';
 import { signal } from './supervisor.js';
 
@@ -88,7 +87,7 @@ export class Sandboxes {
    */
   async refreshLinkers(name: string): Promise<void> {
     for (const other of [...this.w.containers.values()]) {
-      if (other.state.status !== 'running' || !other.links.some((l) => parseLink(l).target === name)) continue;
+      if (other.state.status !== 'running' || !other.links.some((l) => l.target === name)) continue;
       try {
         if (usesEmbeddedDns(this.w, other)) this.resolver.upsert(resolverView(this.w, other));
         else {

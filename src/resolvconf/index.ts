@@ -7,6 +7,7 @@ export {
   validateHostname,
   validateAlias,
   parseAddHost,
+  splitAddHost,
   isValidNdots,
   HOST_GATEWAY,
 } from './validate.js';

@@ -78,16 +78,21 @@ export function validateAlias(a: string, flag: string): string {
  * accepted too). `host-gateway` becomes `hostGateway`, which is undefined when there is none.
  */
 export function parseAddHost(s: string, hostGateway: string | undefined): { name: string; ip: string } {
+  const h = splitAddHost(s);
+  if (h.ip !== HOST_GATEWAY) return h;
+  if (hostGateway === undefined) throw invalid('--add-host', s, 'no host gateway address is known');
+  return { name: h.name, ip: hostGateway };
+}
+
+/** `NAME:IP` checked and split, `host-gateway` kept as it is (what a record stores). */
+export function splitAddHost(s: string): { name: string; ip: string } {
   const colon = s.indexOf(':');
   if (colon === -1) throw invalid('--add-host', s, 'want NAME:IP');
   const name = s.slice(0, colon);
   let ip = s.slice(colon + 1);
   const why = nameProblem(name, LABEL);
   if (why !== undefined) throw invalid('--add-host', s, `not a valid hostname (${why})`);
-  if (ip === HOST_GATEWAY) {
-    if (hostGateway === undefined) throw invalid('--add-host', s, 'no host gateway address is known');
-    return { name, ip: hostGateway };
-  }
+  if (ip === HOST_GATEWAY) return { name, ip };
   if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
   if (!isIpLiteral(ip)) throw invalid('--add-host', s, `${JSON.stringify(ip)} is not an IP address`);
   return { name, ip };

@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DnsnetError } from '../errors.js';
 import { paths, type Roots } from './paths.js';
-import { SCHEMA_VERSION, type ContainerRecord, type NetworkRecord } from './types.js';
+import { migrateContainer, migrateNetwork } from './migrate.js';
+import type { ContainerRecord, NetworkRecord } from './types.js';
 
 let tmpCounter = 0;
 
@@ -37,15 +38,14 @@ export interface LoadResult<T> {
   corrupt: { file: string; why: string }[];
 }
 
-async function loadJsonDir<T extends { schema: number; id: string }>(files: string[], kind: string): Promise<LoadResult<T>> {
+async function loadJsonDir<T>(files: string[], kind: string, migrate: (value: Record<string, unknown> & { schema: unknown }) => T): Promise<LoadResult<T>> {
   const records: T[] = [];
   const corrupt: { file: string; why: string }[] = [];
   for (const file of files) {
     try {
-      const value = JSON.parse(await fs.readFile(file, 'utf8')) as T;
-      if (typeof value !== 'object' || value === null || typeof value.id !== 'string') throw new Error(`not a ${kind} record`);
-      if (value.schema !== SCHEMA_VERSION) throw new Error(`schema version ${String(value.schema)}, expected ${SCHEMA_VERSION}`);
-      records.push(value);
+      const value = JSON.parse(await fs.readFile(file, 'utf8')) as unknown;
+      if (typeof value !== 'object' || value === null || typeof (value as { id?: unknown }).id !== 'string') throw new Error(`not a ${kind} record`);
+      records.push(migrate(value as Record<string, unknown> & { schema: unknown }));
     } catch (error) {
       corrupt.push({ file, why: error instanceof Error ? error.message : String(error) });
     }
@@ -69,7 +69,7 @@ export class StateStore {
     const all = await fs.readdir(dir);
     await removeTempFiles(dir, all);
     const names = all.filter((n) => n.endsWith('.json'));
-    return loadJsonDir<NetworkRecord>(names.map((n) => path.join(dir, n)), 'network');
+    return loadJsonDir(names.map((n) => path.join(dir, n)), 'network', migrateNetwork);
   }
 
   async loadContainers(): Promise<LoadResult<ContainerRecord>> {
@@ -87,7 +87,7 @@ export class StateStore {
         if (/^[0-9a-f]{64}$/.test(id)) await fs.rm(path.join(dir, id), { recursive: true, force: true });
       }
     }
-    return loadJsonDir<ContainerRecord>(files, 'container');
+    return loadJsonDir(files, 'container', migrateContainer);
   }
 
   async saveNetwork(net: NetworkRecord): Promise<void> {

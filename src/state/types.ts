@@ -1,6 +1,6 @@
 // Record types persisted under the state root, one JSON file per network and per container.
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2; // 2: links and extra hosts parsed (state/migrate.ts reads 1)
 
 export interface IpamConfig {
   subnet: string; // CIDR, normalised (network address)
@@ -41,6 +41,20 @@ export interface EndpointRecord {
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
+/** `--link NAME[:ALIAS]`, parsed. */
+export interface LinkRecord {
+  /** The target container's name (its name when it existed at `run`, else as given: it may come later). */
+  target: string;
+  /** The name the linking container knows it by (the target's name when no alias is given). */
+  alias: string;
+}
+
+/** `--add-host NAME:IP`, parsed; `ip` may be `host-gateway`, the default network's gateway when a file is written. */
+export interface ExtraHostRecord {
+  name: string;
+  ip: string;
+}
+
 export interface ContainerState {
   status: ContainerStatus;
   pid: number;
@@ -67,8 +81,8 @@ export interface ContainerRecord {
   network: string; // network asked for at `run` (name)
   requestedIp?: string;
   networkAliases: string[];
-  links: string[]; // NAME:ALIAS as given
-  extraHosts: string[]; // NAME:IP as given
+  links: LinkRecord[];
+  extraHosts: ExtraHostRecord[];
   dns: string[];
   dnsSearch: string[];
   dnsOptions: string[];

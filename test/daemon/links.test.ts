@@ -1,6 +1,6 @@
 // `--link` parsing and Docker's inspect form, and the run warnings (pure).
 import { describe, expect, it } from 'vitest';
-import { formatLink, inspectLink, parseLink } from '../../src/daemon/links.js';
+import { formatLink, inspectLink, parseLink } from '../../src/state/links.js';
 import { runWarnings } from '../../src/daemon/plan.js';
 
 describe('links', () => {

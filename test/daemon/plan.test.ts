@@ -95,7 +95,11 @@ describe('planRun: what a run may ask for', () => {
 
   it('keeps links parsed and by name: an ID prefix becomes the name; a container yet to come stays as given', () => {
     const { record } = planRun(world(), spec({ links: [`${hex('1').slice(0, 8)}:database`, 'later:lt', 'db'] }), hex('9'), exists);
-    expect(record.links).toEqual(['db:database', 'later:lt', 'db:db']);
+    expect(record.links).toEqual([
+      { target: 'db', alias: 'database' },
+      { target: 'later', alias: 'lt' },
+      { target: 'db', alias: 'db' },
+    ]);
   });
 
   it('takes -e K from the caller, leaves an unset one out, and names the container when not named', () => {
@@ -152,14 +156,14 @@ describe('names and files', () => {
     const w = world();
     const db = w.containers.get(hex('1'))!;
     expect(resolverView(w, db)).toMatchObject({ name: 'db', endpoints: [{ network: 'app', ipv4: '10.10.0.2', aliases: ['store'] }], dns: [], forward: true });
-    const c = container({ id: hex('5'), name: 'v', network: 'vault', dns: ['10.20.0.9'], links: ['db:database'] });
+    const c = container({ id: hex('5'), name: 'v', network: 'vault', dns: ['10.20.0.9'], links: [{ target: 'db', alias: 'database' }] });
     c.endpoints = [planEndpoint(w, c, VAULT, [], undefined, 0)];
     expect(resolverView(w, c)).toMatchObject({ dns: ['10.20.0.9'], dnsNetns: `/run/netns/dnsnet-${c.id.slice(0, 12)}`, forward: false, links: [{ target: 'db', alias: 'database' }] });
   });
 
   it('a legacy link is a hosts line while its target has an address on the default network', () => {
     const w = world();
-    const c = container({ id: hex('6'), name: 'app1', network: 'bridge', links: ['db:database'] });
+    const c = container({ id: hex('6'), name: 'app1', network: 'bridge', links: [{ target: 'db', alias: 'database' }] });
     c.endpoints = [planEndpoint(w, c, DEFAULT, [], undefined, 0)];
     expect(hostsText(w, c)).toContain(`172.17.0.2\tdatabase ${hex('1').slice(0, 12)} db`);
     w.containers.get(hex('1'))!.endpoints = [];
@@ -173,5 +177,20 @@ describe('names and files', () => {
   ] as const)('buildEnv(%j, %j, %j)', (env, caller, extra, want) => {
     const c = container({ id: hex('7'), name: 'e', hostname: 'h', env: [...env] });
     expect(buildEnv(c, caller as Record<string, string> | undefined, [...extra])).toMatchObject(want);
+  });
+});
+
+describe('extra hosts', () => {
+  it('are kept parsed, host-gateway as such; the hosts file gets the gateway of the moment', () => {
+    const w = world();
+    const { record } = planRun(w, spec({ extraHosts: ['db.local:10.1.2.3', 'gw:host-gateway', 'v6:[fd00::1]'] }), hex('9'), exists);
+    expect(record.extraHosts).toEqual([
+      { name: 'db.local', ip: '10.1.2.3' },
+      { name: 'gw', ip: 'host-gateway' },
+      { name: 'v6', ip: 'fd00::1' },
+    ]);
+    record.endpoints = [planEndpoint(w, record, APP, [], undefined, 0)];
+    expect(hostsText(w, record)).toContain('172.17.0.1\tgw');
+    expect(() => planRun(w, spec({ extraHosts: ['nocolon'] }), hex('9'), exists)).toThrow(/--add-host/);
   });
 });

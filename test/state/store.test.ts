@@ -56,6 +56,18 @@ describe('state store', () => {
     expect(corrupt.map((c) => c.file)).toEqual([bad]);
   });
 
+  it('reads a schema-1 container record from disk as schema 2, and saves it as such', async () => {
+    const id = 'c'.repeat(64);
+    const dirOf = path.join(dir, 'state', 'containers', id);
+    fs.mkdirSync(dirOf, { recursive: true });
+    fs.writeFileSync(path.join(dirOf, 'config.json'), JSON.stringify({ schema: 1, id, name: 'old', links: ['db:database'], extraHosts: ['gw:host-gateway'], endpoints: [] }));
+    const { records, corrupt } = await store.loadContainers();
+    expect(corrupt).toEqual([]);
+    expect(records[0]).toMatchObject({ schema: SCHEMA_VERSION, links: [{ target: 'db', alias: 'database' }], extraHosts: [{ name: 'gw', ip: 'host-gateway' }] });
+    await store.saveContainer(records[0]!);
+    expect(JSON.parse(fs.readFileSync(path.join(dirOf, 'config.json'), 'utf8')).schema).toBe(SCHEMA_VERSION);
+  });
+
   it('writes atomically: no temp file is left and the old content survives a failed write', async () => {
     const file = path.join(dir, 'f.json');
     await writeFileAtomic(file, 'old');

@@ -1,11 +1,7 @@
-// `--link NAME[:ALIAS]`: one parser for every place that reads a link, and Docker's inspect form.
+// `--link NAME[:ALIAS]`: the one parser of the flag (and of schema-1 records), and Docker's inspect form.
+import type { LinkRecord } from './types.js';
 
-export interface Link {
-  /** The target container's name as stored (its name when it existed at `run`, else as given). */
-  target: string;
-  /** The name the linking container knows it by (the target's name when no alias is given). */
-  alias: string;
-}
+export type Link = LinkRecord;
 
 /** `NAME[:ALIAS]`, split at the first colon (a name never holds one). */
 export function parseLink(text: string): Link {
