@@ -86,8 +86,7 @@ export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: 
   for (const e of spec.env) {
     if (e === '' || e.startsWith('=')) throw new DnsnetError('invalid', `run: invalid environment variable "${e}"`);
   }
-  // `-e K` takes K's value from the caller's environment, now; unset, it is left out (as Docker does).
-  const env = spec.env.map((e) => (e.includes('=') ? e : spec.callerEnv?.[e] !== undefined ? `${e}=${spec.callerEnv[e]}` : e)).filter((e) => e.includes('='));
+  const env = resolveEnv(spec.env, spec.callerEnv);
   const record: ContainerRecord = {
     schema: SCHEMA_VERSION,
     id,
@@ -234,14 +233,18 @@ export function resolverView(w: World, c: ContainerRecord): ResolverRegistration
   };
 }
 
+/** `-e K=V` as given; `-e K` takes K's value from the caller's environment, and is left out when unset (as Docker does). */
+export function resolveEnv(entries: string[], callerEnv: Record<string, string> | undefined): string[] {
+  return entries.flatMap((e) => (e.includes('=') ? [e] : callerEnv?.[e] !== undefined ? [`${e}=${callerEnv[e]}`] : []));
+}
+
 /** The environment of the container's process (or an exec's, with `extra`). */
 export function buildEnv(c: ContainerRecord, callerEnv: Record<string, string> | undefined, extra: string[]): Record<string, string> {
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOSTNAME: c.hostname, HOME: '/root' };
   if (callerEnv?.TERM) env.TERM = callerEnv.TERM;
-  for (const e of [...c.env, ...extra]) {
+  for (const e of resolveEnv([...c.env, ...extra], callerEnv)) {
     const i = e.indexOf('=');
     if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
-    else if (callerEnv?.[e] !== undefined) env[e] = callerEnv[e];
   }
   return env;
 }

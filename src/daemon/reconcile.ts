@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { applyRuleset, listLinks } from '../bridge/index.js';
 import { deleteLink, deleteNetns, isOrphanNetns } from '../netns/sandbox.js';
-import { isContainerNetns, netnsName, netnsPath, ownerTag } from '../state/kernel-names.js';
+import { isContainerNetns, NETNS_DIR, netnsName, netnsPath, ownerTag } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
@@ -107,7 +107,7 @@ const removed: string[] = [];
 const live = new Set([...e.containers.values()].filter((c) => c.state.status !== 'exited').map((c) => netnsName(c.id)));
 let entries: string[] = [];
 try {
-  entries = await fsp.readdir('/run/netns');
+  entries = await fsp.readdir(NETNS_DIR);
 } catch {
   entries = [];
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tableName } from '../bridge/index.js';
+import { tableName } from '../state/kernel-names.js';
 import { startFakeDns } from './fake-dns.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));

@@ -1,5 +1,6 @@
 // A container's sandbox: its netns and veth endpoints (ip batches built by pure functions), and the
 // argv that starts a process inside it (net ns joined; new mount and UTS ns; /etc files bind-mounted).
+import { NETNS_DIR } from '../state/kernel-names.js';
 import fs from 'node:fs/promises';
 import { DnsnetError, wrapError } from '../errors.js';
 import { ipJson, runIp, runIpBatch, type PreparedIpBatch } from './run.js';
@@ -44,7 +45,7 @@ export function innerEndpointBatch(p: EndpointPlan, withLo: boolean): string[] {
 
 export async function netnsExists(name: string): Promise<boolean> {
   try {
-    await fs.access(`/run/netns/${name}`);
+    await fs.access(`${NETNS_DIR}/${name}`);
     return true;
   } catch {
     return false;

@@ -38,8 +38,11 @@ export function isContainerNetns(name: string): boolean {
   return name.startsWith('dnsnet-');
 }
 
+/** Where `ip netns` keeps named network namespaces (iproute2's convention). */
+export const NETNS_DIR = '/run/netns';
+
 export function netnsPath(containerId: string): string {
-  return `/run/netns/${netnsName(containerId)}`;
+  return `${NETNS_DIR}/${netnsName(containerId)}`;
 }
 
 /**

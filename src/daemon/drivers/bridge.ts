@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { DnsnetError, wrapError } from '../../errors.js';
 import { allocateAddress, macFor, resolveIpamConfig } from '../../ipam/index.js';
+import { parseCidr } from '../../ip/index.js';
 import { addEndpoint, deleteLink, type EndpointPlan } from '../../netns/sandbox.js';
 import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName } from '../../bridge/index.js';
 import { netnsName, ownerTag, vethName } from '../../state/kernel-names.js';
@@ -103,8 +104,8 @@ export function defaultNetworkSpec(): NetworkCreateSpec {
 /** An endpoint on a bridge: the lowest free addresses (or --ip), a veth whose host end joins the bridge. */
 export function planBridgeEndpoint(c: ContainerRecord, net: NetworkRecord, req: EndpointRequest): EndpointRecord {
   const { ip, used } = req;
-  const v4 = net.ipam.find((x) => !x.subnet.includes(':'));
-  const v6 = net.ipam.find((x) => x.subnet.includes(':'));
+  const v4 = net.ipam.find((x) => parseCidr(x.subnet).family === 4);
+  const v6 = net.ipam.find((x) => parseCidr(x.subnet).family === 6);
   if (!v4) throw new DnsnetError('internal', `network ${net.name} has no IPv4 subnet`);
   const wantV6 = ip?.includes(':');
   // An IPv6 --ip on a network without an IPv6 subnet would otherwise be ignored silently.
@@ -118,8 +119,8 @@ export function planBridgeEndpoint(c: ContainerRecord, net: NetworkRecord, req: 
     hostVeth: vethName(c.id, net.id),
     mac: macFor(ipv4),
     ipv4,
-    ...(ipv6 ? { ipv6, prefixLen6: Number(v6?.subnet.split('/')[1]), gateway6: v6?.gateway } : {}),
-    prefixLen: Number(v4.subnet.split('/')[1]),
+    ...(ipv6 && v6 ? { ipv6, prefixLen6: parseCidr(v6.subnet).prefix, gateway6: v6.gateway } : {}),
+    prefixLen: parseCidr(v4.subnet).prefix,
     gateway: v4.gateway,
     aliases: req.aliases,
     ...(ip ? { requestedIp: ip } : {}),
