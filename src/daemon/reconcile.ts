@@ -6,21 +6,19 @@ import fsp from 'node:fs/promises';
 import { applyRuleset, listLinks } from '../bridge/index.js';
 import { deleteLink, deleteNetns, isOrphanNetns } from '../netns/sandbox.js';
 import { isContainerNetns, NETNS_DIR, netnsName, netnsPath, ownerTag } from '../state/kernel-names.js';
-import { paths, type Roots } from '../state/paths.js';
+import { paths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
-import type { HostResolv } from './container-files.js';
+import type { World } from './plan.js';
 import { defaultNetworkSpec, driverFor, firewallTable } from './drivers/index.js';
 import { isAlive } from './proc.js';
 import { signal, sleep } from './supervisor.js';
 
 /** What reconciling needs of the engine: its state, and the steps it shares with `run` and `rm`. */
-export interface Reconcilable {
-  readonly roots: Roots;
+export interface Reconcilable extends World {
   readonly networks: Map<string, NetworkRecord>;
   readonly containers: Map<string, ContainerRecord>;
   readonly store: StateStore;
-  readonly host: HostResolv;
   log(line: string): void;
   /** Names in the resolver, and sockets bound in the container's netns. */
   registerDns(c: ContainerRecord): Promise<void>;
