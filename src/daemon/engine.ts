@@ -12,7 +12,7 @@ import { SpareNetns } from '../netns/spare.js';
 import { paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
-import { hostHasIPv6, readHostResolv, rewriteResolvConf, type HostResolv } from './container-files.js';
+import { hostHasIPv6, readHostResolv, type HostResolv } from './container-files.js';
 import { driverFor } from './drivers/index.js';
 import { containerJson, networkJson } from './json.js';
 import { Mutex } from './mutex.js';
@@ -27,7 +27,6 @@ import {
   nextIfIndex,
   planEndpoint,
   planRun,
-  resolvConf,
   runWarnings,
   usesEmbeddedDns,
   type World,
@@ -49,7 +48,7 @@ export class Engine implements World {
   private readonly lock = new Mutex();
   private readonly supervisor: Supervisor;
   private readonly spare = new SpareNetns();
-  private readonly sandboxes: Sandboxes;
+  readonly sandboxes: Sandboxes;
 
   constructor(
     readonly roots: Roots,
@@ -93,15 +92,7 @@ export class Engine implements World {
     this.host = readHostResolv(this.roots, text);
     this.resolver.setHostUpstreams(this.hostUpstreams());
     this.log(`[watcher] ${what} changed: upstreams ${this.hostUpstreams().join(', ')}`);
-    await this.lock.run(async () => {
-      for (const c of this.containers.values()) {
-        if (c.state.status !== 'running') continue;
-        const before = c.resolvConfEdited;
-        await rewriteResolvConf(this.roots, c, resolvConf(this, c).text).catch((e: unknown) => this.log(`[watcher] rewrite ${c.name}: ${(e as Error).message}`));
-        if (c.resolvConfEdited && !before) this.log(`[watcher] ${c.name}: /etc/resolv.conf was edited inside the container; left alone`);
-        await this.store.saveContainer(c);
-      }
-    });
+    await this.lock.run(() => this.sandboxes.followHost());
   }
 
   // ---------- networks ----------
@@ -250,15 +241,6 @@ export class Engine implements World {
     await this.store.deleteContainer(c.id).catch(() => undefined);
     this.containers.delete(c.id);
     await this.sandboxes.refreshLinkers(c.name);
-  }
-
-  /** For reconcile: names and sockets of a re-adopted container; a sandbox taken down. */
-  registerDns(c: ContainerRecord): Promise<void> {
-    return this.sandboxes.registerDns(c);
-  }
-
-  teardownSandbox(c: ContainerRecord): Promise<void> {
-    return this.sandboxes.teardown(c);
   }
 
   private spawnDetached(c: ContainerRecord, launch: Launch): void {

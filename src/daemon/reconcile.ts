@@ -10,6 +10,7 @@ import { paths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
 import type { World } from './plan.js';
+import type { Sandboxes } from './sandboxes.js';
 import { defaultNetworkSpec, driverFor, firewallTable } from './drivers/index.js';
 import { isAlive } from './proc.js';
 import { signal, sleep } from './supervisor.js';
@@ -19,11 +20,8 @@ export interface Reconcilable extends World {
   readonly networks: Map<string, NetworkRecord>;
   readonly containers: Map<string, ContainerRecord>;
   readonly store: StateStore;
+  readonly sandboxes: Pick<Sandboxes, 'registerDns' | 'teardown'>;
   log(line: string): void;
-  /** Names in the resolver, and sockets bound in the container's netns. */
-  registerDns(c: ContainerRecord): Promise<void>;
-  /** The resolver's names and sockets, the veths and the netns, gone (keeps going on failure). */
-  teardownSandbox(c: ContainerRecord): Promise<void>;
   markExited(c: ContainerRecord, exitCode: number, error?: string): Promise<void>;
 }
 
@@ -64,7 +62,7 @@ export async function recover(e: Reconcilable): Promise<void> {
         // moment (it leaves within 500 ms of being orphaned): retry the bind for up to 3 s.
         for (let attempt = 0; ; attempt++) {
           try {
-            await e.registerDns(c);
+            await e.sandboxes.registerDns(c);
             break;
           } catch (error) {
             if (attempt >= 15 || !/EADDRINUSE/.test((error as Error).message)) throw error;
@@ -79,7 +77,7 @@ export async function recover(e: Reconcilable): Promise<void> {
     }
     if (c.state.status === 'created') {
       e.log(`[daemon] rolling back half-done run of ${c.name}`);
-      await e.teardownSandbox(c);
+      await e.sandboxes.teardown(c);
       await e.store.deleteContainer(c.id);
       e.containers.delete(c.id);
       continue;
@@ -93,7 +91,7 @@ export async function recover(e: Reconcilable): Promise<void> {
       e.log(`[daemon] container ${c.name} died while the daemon was away`);
       await e.markExited(c, 255, 'exit status unknown: the process ended while the daemon was not running');
     } else {
-      await e.teardownSandbox(c); // idempotent: leaves nothing of an exited container in the kernel
+      await e.sandboxes.teardown(c); // idempotent: leaves nothing of an exited container in the kernel
       c.endpoints = [];
     }
   }
@@ -138,7 +136,7 @@ for (const link of hostLinks) {
 }
 for (const c of e.containers.values()) {
   if (c.state.status === 'exited' && c.endpoints.length > 0) {
-    await e.teardownSandbox(c);
+    await e.sandboxes.teardown(c);
     c.endpoints = [];
     await e.store.saveContainer(c);
     removed.push(`endpoints of ${c.name}`);

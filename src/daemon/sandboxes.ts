@@ -9,7 +9,7 @@ import type { Resolver } from '../resolver/index.js';
 import { netnsName, netnsPath } from '../state/kernel-names.js';
 import type { StateStore } from '../state/store.js';
 import type { ContainerRecord } from '../state/types.js';
-import { rewriteHosts, writeContainerFiles } from './container-files.js';
+import { rewriteHosts, rewriteResolvConf, writeContainerFiles } from './container-files.js';
 import { driverFor } from './drivers/index.js';
 import { attachPlans, hostsText, resolvConf, resolverView, usesEmbeddedDns, type World } from './plan.js';
 import { signal } from './supervisor.js';
@@ -47,6 +47,17 @@ export class Sandboxes {
       }
     } finally {
       discardSpare(spare, handed); // its netns, once named, outlives the helper
+    }
+  }
+
+  /** The host's resolv.conf changed: every running container's file follows, in place (never over a user's edit). */
+  async followHost(): Promise<void> {
+    for (const c of this.w.containers.values()) {
+      if (c.state.status !== 'running') continue;
+      const before = c.resolvConfEdited;
+      await rewriteResolvConf(this.w.roots, c, resolvConf(this.w, c).text).catch((e: unknown) => this.log(`[watcher] rewrite ${c.name}: ${(e as Error).message}`));
+      if (c.resolvConfEdited && !before) this.log(`[watcher] ${c.name}: /etc/resolv.conf was edited inside the container; left alone`);
+      await this.store.saveContainer(c);
     }
   }
 
