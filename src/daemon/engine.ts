@@ -90,8 +90,9 @@ export class Engine implements World {
   /** The host file (or systemd-resolved's) changed: new upstreams at once, then every container's file (in place). */
   async reloadHost(text: string, what = 'host resolv.conf'): Promise<void> {
     this.host = readHostResolv(this.roots, text);
-    this.resolver.setHostUpstreams(this.hostUpstreams());
-    this.log(`[watcher] ${what} changed: upstreams ${this.hostUpstreams().join(', ')}`);
+    const upstreams = this.hostUpstreams();
+    this.resolver.setHostUpstreams(upstreams);
+    this.log(`[watcher] ${what} changed: upstreams ${upstreams.join(', ')}`);
     await this.lock.run(() => this.sandboxes.followHost());
   }
 

@@ -4,7 +4,8 @@
 import { DnsnetError } from '../errors.js';
 import type { Launch, RunSpec } from '../api/types.js';
 import { buildLaunchArgv } from '../netns/sandbox.js';
-import { embeddedUpstreams, isLoopback, parseAddHost, splitAddHost, parseDnsServer, validateAlias, validateDnsOption, validateDnsSearch, validateHostname, type GeneratedResolvConf } from '../resolvconf/index.js';
+import { isLoopback } from '../ip/index.js';
+import { embeddedUpstreams, parseAddHost, splitAddHost, parseDnsServer, validateAlias, validateDnsOption, validateDnsSearch, validateHostname, type GeneratedResolvConf } from '../resolvconf/index.js';
 import type { ResolverRegistration } from '../resolver/index.js';
 import { netnsPath, ownerTag } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';

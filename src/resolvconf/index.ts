@@ -31,4 +31,3 @@ export {
   type WatchHostResolvConfOptions,
   type HostResolvConfWatcher,
 } from './watcher.js';
-export { isLoopback } from '../ip/index.js';

@@ -107,10 +107,9 @@ export class AttemptTable<J extends Tracked<J>, S> {
     }
   }
 
-  /** The first job in flight with `hash` that `matches`. */
-  findSame(hash: number, matches: (job: J) => boolean): J | undefined {
-    for (let j = this.same[hash & (SAME_BUCKETS - 1)]; j !== undefined; j = j.nextSame) if (j.hash === hash && matches(j)) return j;
-    return undefined;
+  /** The first job of the chain that jobs with `hash` are in (follow `nextSame`; compare `hash` and more). */
+  chain(hash: number): J | undefined {
+    return this.same[hash & (SAME_BUCKETS - 1)];
   }
 
   link(job: J): void {

@@ -173,7 +173,7 @@ export class Resolver {
     await Promise.all([s.close(), e.netns ? this.forwarder.dropNetns(e.netns) : undefined]);
   }
 
-  /** The upstreams a container's forwarded queries go to, in order (--dns, else the host's, else Docker's fallback). */
+  /** The upstreams a container's forwarded queries go to, in order (--dns, else the host's as set, fallback included). */
   upstreamsFor(id: string): string[] {
     const e = this.entries.get(id);
     return [...(e && e.dns.length > 0 ? e.dns : this.hostUpstreams)];

@@ -173,11 +173,12 @@ export class UpstreamForwarder {
   forwardCb(query: Buffer, qEnd: number, servers: string[], transport: Transport, done: ForwardCallback, opts?: ForwardOptions): void {
     const netns = opts?.netns;
     const hash = queryHash(query, qEnd);
-    const same = this.table.findSame(hash, (j) => j.transport === transport && j.servers === servers && j.netns === netns && sameQuery(j.query, j.qEnd, query, qEnd));
-    if (same) {
+    // A loop, not a predicate callback: no closure per forwarded query.
+    for (let j = this.table.chain(hash); j !== undefined; j = j.nextSame) {
+      if (j.hash !== hash || j.transport !== transport || j.servers !== servers || j.netns !== netns || !sameQuery(j.query, j.qEnd, query, qEnd)) continue;
       // The same question is already on its way: one upstream answer serves both (a client's retransmit,
       // or the same name from several containers).
-      (same.waiters ??= []).push({ query, clientId: query.readUInt16BE(0), done });
+      (j.waiters ??= []).push({ query, clientId: query.readUInt16BE(0), done });
       this.merged++;
       return;
     }
