@@ -29,6 +29,7 @@ export interface ApiError {
 
 export interface NetworkCreateSpec {
   name: string;
+  driver?: string; // -d (default bridge)
   subnets: string[]; // --subnet, repeatable (one v4, one v6 at most)
   gateways: string[]; // --gateway, matched to subnets by family
   ipRange?: string;
@@ -59,6 +60,12 @@ export interface RunSpec {
   env: string[]; // K=V, or K to take it from the caller
   workdir?: string;
   rootfs?: string;
+  /** -p/--publish, as given: [IP:][HOSTPORT:]CPORT[/PROTO], ranges too. */
+  publish?: string[];
+  /** -P/--publish-all: every exposed port to an ephemeral host port. */
+  publishAll?: boolean;
+  /** --expose PORT[/PROTO] or a range. */
+  expose?: string[];
   cmd: string[];
   callerEnv?: Record<string, string>; // for `-e K` without a value
 }
@@ -90,7 +97,7 @@ export interface NetworkJson {
   Id: string;
   Created: string;
   Scope: 'local';
-  Driver: 'bridge';
+  Driver: 'bridge' | 'host' | 'null';
   EnableIPv6: boolean;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway: string; IPRange?: string }[] };
   Internal: boolean;
@@ -99,6 +106,11 @@ export interface NetworkJson {
   Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+}
+
+export interface PortBindingJson {
+  HostIp: string;
+  HostPort: string;
 }
 
 /** Docker's `inspect` shape for a container (the fields dnsnet fills). */
@@ -122,9 +134,14 @@ export interface ContainerJson {
     Links: string[] | null;
     NetworkMode: string;
     AutoRemove: boolean;
+    /** -p as given, by container port (`80/tcp`): HostIp '' = every address, HostPort '' = ephemeral. */
+    PortBindings: Record<string, PortBindingJson[]>;
+    PublishAllPorts: boolean;
   };
-  Config: { Hostname: string; Domainname: string; Env: string[]; Cmd: string[]; WorkingDir: string; Rootfs?: string };
+  Config: { Hostname: string; Domainname: string; Env: string[]; Cmd: string[]; WorkingDir: string; Rootfs?: string; ExposedPorts: Record<string, Record<string, never>> };
   NetworkSettings: {
+    /** While it runs: each exposed port, with the host ports it is published on, or null. */
+    Ports: Record<string, PortBindingJson[] | null>;
     Networks: Record<
       string,
       {

@@ -150,3 +150,18 @@ export async function enableForwarding(ipv6: boolean, procSys = '/proc/sys'): Pr
     }
   }
 }
+
+/**
+ * net.ipv4.conf.<dev>.route_localnet: on for a bridge whose containers publish ports, so that the host's
+ * 127.0.0.1 can be DNATed to them (the table's guard chain drops what containers address to 127.0.0.0/8).
+ */
+export async function setRouteLocalnet(device: string, on: boolean, procSys = '/proc/sys'): Promise<void> {
+  const file = path.join(procSys, 'net/ipv4/conf', device, 'route_localnet');
+  try {
+    if ((await fs.readFile(file, 'utf8')).trim() === (on ? '1' : '0')) return;
+    await fs.writeFile(file, on ? '1\n' : '0\n');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // the bridge is gone (a reboot, a hand delete): nothing to set
+    throw new DnsnetError('kernel', `set route_localnet on ${device}: ${(error as Error).message}`, { cause: error });
+  }
+}

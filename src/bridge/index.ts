@@ -1,6 +1,6 @@
 // Public API of bridge/: device and table names, the nftables ruleset, bridges, firewall, forwarding.
 export { bridgeName, tableName } from './names.js';
-export { renderTable } from './ruleset.js';
+export { renderTable, type Firewall, type PortRule } from './ruleset.js';
 export {
   type LinkInfo,
   bridgeBatch,
@@ -11,5 +11,6 @@ export {
   hostTakenSubnets,
   linkExists,
   listLinks,
+  setRouteLocalnet,
 } from './device.js';
 export { applyRuleset, checkRuleset } from './firewall.js';

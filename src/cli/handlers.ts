@@ -13,6 +13,7 @@ import {
   formatJsonArray,
   formatJsonLines,
   formatNetworkTable,
+  formatPortLines,
   formatStatsTable,
   sortContainers,
   sortNetworks,
@@ -77,6 +78,17 @@ export function createHandlers(client: Client, version: string, io: Io = process
     async ps({ all, quiet, format }) {
       const containers = sortContainers(await client.call<ContainerJson[]>(ROUTES.listContainers, { query: { all: all === true } }));
       out(quiet ? formatIds(containers.map((c) => c.Id)) : format === 'json' ? formatJsonLines(containers) : formatContainerTable(containers));
+      return 0;
+    },
+    async port(ref, which) {
+      const c = await client.call<ContainerJson>(ROUTES.inspectContainer, { ref });
+      const only = which === undefined ? undefined : which.includes('/') ? which : `${which}/tcp`;
+      const text = formatPortLines(c.NetworkSettings.Ports ?? {}, only);
+      if (only !== undefined && text === '') {
+        io.stderr.write(`Error: No public port '${only}' published for ${ref}\n`);
+        return 1;
+      }
+      out(text);
       return 0;
     },
     async inspect(refs) {

@@ -8,6 +8,7 @@ export interface NetworkCreateOptions {
   ipv6?: boolean;
   internal?: boolean;
   opt?: Record<string, string>;
+  driver?: string;
 }
 
 export function buildNetworkCreateSpec(name: string, opts: NetworkCreateOptions): NetworkCreateSpec {
@@ -20,5 +21,6 @@ export function buildNetworkCreateSpec(name: string, opts: NetworkCreateOptions)
     options: opts.opt ?? {},
   };
   if (opts.ipRange !== undefined) spec.ipRange = opts.ipRange;
+  if (opts.driver !== undefined && opts.driver !== 'bridge') spec.driver = opts.driver;
   return spec;
 }

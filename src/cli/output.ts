@@ -1,5 +1,5 @@
 // Pure renderers of API values for the terminal: Docker-like tables, JSON, IDs, and status/age phrases.
-import type { ContainerJson, NetworkJson, StatsJson } from '../api/types.js';
+import type { ContainerJson, NetworkJson, PortBindingJson, StatsJson } from '../api/types.js';
 
 /**
  * Columns as Docker's tabwriter lays them out (minwidth 10, padding 3): each cell but the last is
@@ -52,9 +52,62 @@ export function formatNetworkTable(networks: NetworkJson[]): string {
 
 export function formatContainerTable(containers: ContainerJson[], now: number = Date.now()): string {
   return formatTable(
-    ['CONTAINER ID', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
-    containers.map((c) => [shortId(c.Id), formatCommand(c), formatCreated(c.Created, now), formatStatus(c.State, now), c.Name.replace(/^\//, '')]),
+    ['CONTAINER ID', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+    containers.map((c) => [shortId(c.Id), formatCommand(c), formatCreated(c.Created, now), formatStatus(c.State, now), formatPorts(c.NetworkSettings.Ports ?? {}), c.Name.replace(/^\//, '')]),
   );
+}
+
+/** `IP:PORT` as Docker prints a host address (IPv6 in brackets). */
+export function hostAddress(ip: string, port: string): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+interface PortRow {
+  proto: string;
+  cport: number;
+  hostIp?: string;
+  hport?: number;
+}
+
+function portRows(ports: Record<string, PortBindingJson[] | null>, byPort = false): PortRow[] {
+  const rows: PortRow[] = [];
+  for (const [key, bindings] of Object.entries(ports)) {
+    const [port, proto = 'tcp'] = key.split('/');
+    if (!bindings || bindings.length === 0) rows.push({ proto, cport: Number(port) });
+    else for (const b of bindings) rows.push({ proto, cport: Number(port), hostIp: b.HostIp, hport: Number(b.HostPort) });
+  }
+  // PORTS: IPv4 before IPv6, then by protocol and port, so that consecutive ports fold into ranges.
+  // `port`: by container port, then IPv4 before IPv6.
+  const fam = (r: PortRow) => (r.hostIp === undefined ? 0 : r.hostIp.includes(':') ? 2 : 1);
+  const byAddress = (a: PortRow, b: PortRow) => fam(a) - fam(b) || (a.hostIp ?? '').localeCompare(b.hostIp ?? '');
+  const byNumber = (a: PortRow, b: PortRow) => a.proto.localeCompare(b.proto) || a.cport - b.cport;
+  return rows.sort((a, b) => (byPort ? a.cport - b.cport || byNumber(a, b) || byAddress(a, b) : byAddress(a, b) || byNumber(a, b)));
+}
+
+/** Docker's PORTS column: `0.0.0.0:8000-8002->80-82/tcp, [::]:8080->80/tcp, 443/tcp` (consecutive ports folded). */
+export function formatPorts(ports: Record<string, PortBindingJson[] | null>): string {
+  const groups: { first: PortRow; last: PortRow }[] = [];
+  for (const r of portRows(ports)) {
+    const g = groups.at(-1);
+    const next = g && g.last.proto === r.proto && g.last.hostIp === r.hostIp && r.cport === g.last.cport + 1 && (r.hport === undefined ? g.last.hport === undefined : r.hport === (g.last.hport ?? NaN) + 1);
+    if (g && next) g.last = r;
+    else groups.push({ first: r, last: r });
+  }
+  const range = (a: number, b: number) => (a === b ? String(a) : `${a}-${b}`);
+  return groups
+    .map(({ first, last }) => {
+      const cports = `${range(first.cport, last.cport)}/${first.proto}`;
+      return first.hostIp === undefined ? cports : `${hostAddress(first.hostIp, range(first.hport ?? 0, last.hport ?? 0))}->${cports}`;
+    })
+    .join(', ');
+}
+
+/** `dnsnet port`: `80/tcp -> 0.0.0.0:8080` per binding; with a port given, only the addresses. */
+export function formatPortLines(ports: Record<string, PortBindingJson[] | null>, only?: string): string {
+  return portRows(ports, true)
+    .filter((r) => r.hostIp !== undefined && (only === undefined || `${r.cport}/${r.proto}` === only))
+    .map((r) => (only === undefined ? `${r.cport}/${r.proto} -> ` : '') + hostAddress(r.hostIp ?? '', String(r.hport)) + '\n')
+    .join('');
 }
 
 /** Docker's COMMAND column: quoted, cut to 20 characters with an ellipsis. */

@@ -24,6 +24,7 @@ export interface Handlers {
   exec(container: string, spec: ExecSpec): Promise<number>;
   ps(opts: ListOptions & { all: boolean }): Promise<number>;
   inspect(refs: string[]): Promise<number>;
+  port(ref: string, port: string | undefined): Promise<number>;
   stop(refs: string[], timeout: number | undefined): Promise<number>;
   start(refs: string[]): Promise<number>;
   rm(refs: string[], force: boolean): Promise<number>;
@@ -71,7 +72,7 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .option('--ipv6', 'enable IPv6')
     .option('--internal', 'no route out of the network')
     .option('-o, --opt <key=value>', 'driver option (mtu=N)', collectMap)
-    .addOption(new Option('-d, --driver <driver>', 'driver (bridge only)').default('bridge').choices(['bridge']))
+    .option('-d, --driver <driver>', 'driver: bridge (host and null are the pre-defined networks host and none)', 'bridge')
     .action(async (name: string, opts: NetworkCreateOptions) => done(await handlers.networkCreate(buildNetworkCreateSpec(name, opts))));
   network
     .command('ls')
@@ -140,6 +141,9 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .option('--dns-search <domain>', 'search domain (repeatable; "." for none)', collect)
     .option('--dns-option <option>', 'resolv.conf option (repeatable)', collect)
     .addOption(new AliasOption('--dns-opt <option>', 'dnsOption').argParser(collect))
+    .option('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', 'publish a container port (or range) on the host (repeatable)', collect)
+    .option('-P, --publish-all', 'publish every exposed port on an ephemeral host port')
+    .option('--expose <port[/proto]>', 'expose a port or a range (repeatable)', collect)
     .option('-e, --env <key[=value]>', 'environment variable (repeatable; K alone copies it from here)', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('--rootfs <dir>', 'root directory of the container')
@@ -174,6 +178,12 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .description('show containers as JSON')
     .argument('<container...>')
     .action(async (refs: string[]) => done(await handlers.inspect(refs)));
+  program
+    .command('port')
+    .description("list a container's published ports, or where one port is published")
+    .argument('<container>')
+    .argument('[port]', 'PRIVATE_PORT[/PROTO]')
+    .action(async (ref: string, port: string | undefined) => done(await handlers.port(ref, port)));
   program
     .command('stop')
     .description('stop containers (SIGTERM, then SIGKILL after the timeout)')

@@ -18,6 +18,9 @@ export interface RunOptions {
   env?: string[];
   workdir?: string;
   rootfs?: string;
+  publish?: string[];
+  publishAll?: boolean;
+  expose?: string[];
 }
 
 export interface ExecOptions {
@@ -45,6 +48,9 @@ export function buildRunSpec(opts: RunOptions, cmd: string[], callerEnv: NodeJS.
   if (opts.ip !== undefined) spec.ip = opts.ip;
   if (opts.workdir !== undefined) spec.workdir = opts.workdir;
   if (opts.rootfs !== undefined) spec.rootfs = opts.rootfs;
+  if (opts.publish !== undefined) spec.publish = opts.publish;
+  if (opts.publishAll) spec.publishAll = true;
+  if (opts.expose !== undefined) spec.expose = opts.expose;
   const passed = pickCallerEnv(env, callerEnv);
   if (passed) spec.callerEnv = passed;
   return spec;

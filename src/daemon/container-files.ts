@@ -61,15 +61,20 @@ function readOrUndefined(file: string): string | undefined {
   }
 }
 
-/** The container's resolv.conf: `embedded` (the resolver on 127.0.0.11) or `legacy` (a filtered copy of the host's). */
-export function containerResolvConf(c: ContainerRecord, mode: 'embedded' | 'legacy', networks: ReadonlyMap<string, NetworkRecord>, host: HostResolv): GeneratedResolvConf {
-  const embedded = mode === 'embedded';
+/**
+ * The container's resolv.conf: `embedded` (the resolver on 127.0.0.11), `legacy` (a filtered copy of the
+ * host's) or `host` (the host's file itself, as Docker copies it for `--network host`; --dns* still apply).
+ */
+export function containerResolvConf(c: ContainerRecord, mode: 'embedded' | 'legacy' | 'host', networks: ReadonlyMap<string, NetworkRecord>, host: HostResolv): GeneratedResolvConf {
+  if (mode === 'host' && c.dns.length + c.dnsSearch.length + c.dnsOptions.length === 0) {
+    return { text: host.text, upstreams: [], nameservers: host.parsed.nameservers };
+  }
   const ipv6 = c.endpoints.some((ep) => networks.get(ep.networkId)?.enableIPv6 ?? false);
-  const src = embedded ? { path: host.path, parsed: host.parsed } : host.legacy;
+  const src = mode === 'legacy' ? host.legacy : { path: host.path, parsed: host.parsed };
   return buildResolvConf({
     host: src.parsed,
     hostPath: src.path,
-    mode: embedded ? 'embedded' : 'legacy',
+    mode,
     ipv6,
     dns: c.dns,
     dnsSearch: c.dnsSearch,

@@ -3,6 +3,7 @@
 // resolver, and rolled back when a step fails. What the steps work out comes from plan.ts (pure); processes
 // are the supervisor's; matching records against the kernel is reconcile.ts's.
 import fs from 'node:fs';
+import os from 'node:os';
 import { DnsnetError, wrapError } from '../errors.js';
 import type { ConnectSpec, ContainerJson, ExecSpec, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from '../api/types.js';
 import { Resolver } from '../resolver/index.js';
@@ -13,7 +14,10 @@ import { paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
 import { hostHasIPv6, readHostResolv, type HostResolv } from './container-files.js';
-import { driverFor } from './drivers/index.js';
+import { driverFor, firewallTable, isPredefined } from './drivers/index.js';
+import { applyRuleset, setRouteLocalnet } from '../bridge/index.js';
+import { PortHolder, type PublishedPort } from '../ports/holder.js';
+import { netnsKind } from '../state/modes.js';
 import { containerJson, networkJson } from './json.js';
 import { Mutex } from './mutex.js';
 import { Sandboxes } from './sandboxes.js';
@@ -22,10 +26,15 @@ import {
   attachPlans,
   buildEnv,
   findContainer,
+  bindingsToPublish,
   findNetwork,
+  firewall,
+  joinTarget,
   launchFor,
+  modeNetwork,
   nextIfIndex,
   planEndpoint,
+  proxyTarget,
   planRun,
   runWarnings,
   usesEmbeddedDns,
@@ -44,10 +53,12 @@ export class Engine implements World {
   readonly store: StateStore;
   readonly resolver: Resolver;
   readonly loIPv6 = hostHasIPv6();
+  readonly hostName = os.hostname();
   host: HostResolv;
   private readonly lock = new Mutex();
   private readonly supervisor: Supervisor;
   private readonly spare = new SpareNetns();
+  private readonly portHolder: PortHolder;
   readonly sandboxes: Sandboxes;
 
   constructor(
@@ -58,6 +69,7 @@ export class Engine implements World {
     this.resolver = new Resolver({ log: (line) => log(line) });
     this.host = readHostResolv(roots);
     this.sandboxes = new Sandboxes(this, this.resolver, this.store, this.spare, log);
+    this.portHolder = new PortHolder(log, this.loIPv6);
     this.supervisor = new Supervisor({
       containers: () => this.containers.values(),
       exited: (id, pid, exitCode, error) => this.containerExited(id, pid, exitCode, error),
@@ -72,14 +84,38 @@ export class Engine implements World {
     this.resolver.setHostUpstreams(this.hostUpstreams());
     await loadState(this);
     await recover(this);
+    // The ports of re-adopted containers: held again (their DNAT rules kept working meanwhile).
+    for (const c of this.containers.values()) {
+      if (c.state.status !== 'running' || (c.ports ?? []).length === 0) continue;
+      const failed = await this.portHolder.readopt(c.id, c.ports ?? [], () => proxyTarget(this, c));
+      for (const f of failed) this.log(`[daemon] container ${c.name}: could not hold published port ${f} again`);
+    }
+    await this.syncFirewall();
     this.spare.refill();
     this.supervisor.start();
   }
 
   async close(): Promise<void> {
     this.supervisor.close();
+    this.portHolder.close();
     this.spare.close();
     await this.resolver.close();
+  }
+
+  /** Make the nftables table match the networks and the ports published now (route_localnet where ports are). */
+  async syncFirewall(): Promise<void> {
+    const fw = firewall(this);
+    const withPorts = new Set(fw.ports.length > 0 ? fw.networks.filter((n) => n.driver === 'bridge').map((n) => n.device) : []);
+    for (const n of fw.networks) if (n.driver === 'bridge') await setRouteLocalnet(n.device, withPorts.has(n.device));
+    await applyRuleset(firewallTable(this.roots), fw);
+  }
+
+  hostHosts(): string {
+    try {
+      return fs.readFileSync(this.roots.hostHosts, 'utf8');
+    } catch {
+      return '';
+    }
   }
 
   /** The host's upstreams for the embedded resolver (resolvconf's rule: its nameservers, else the fallback). */
@@ -108,18 +144,18 @@ export class Engine implements World {
 
   createNetwork(spec: NetworkCreateSpec): Promise<NetworkJson> {
     return this.lock.run(async () => {
-      const driver = driverFor('bridge');
       let net: NetworkRecord;
+      const driver = driverFor(spec.driver ?? 'bridge');
       try {
         net = await driver.plan(spec, [...this.networks.values()], this.host.parsed.nameservers);
       } catch (error) {
         throw wrapError(`create network ${spec.name}`, error);
       }
-      await driver.create(this.roots, net, [...this.networks.values(), net]);
+      await driver.create(this.roots, net, firewall(this, [...this.networks.values(), net]));
       try {
         await this.store.saveNetwork(net);
       } catch (error) {
-        await driver.remove(this.roots, net, [...this.networks.values()]);
+        await driver.remove(this.roots, net, firewall(this));
         throw wrapError(`create network ${spec.name}`, error);
       }
       this.networks.set(net.id, net);
@@ -133,10 +169,10 @@ export class Engine implements World {
   }
 
   private async removeNetworkLocked(net: NetworkRecord): Promise<void> {
-    if (net.isDefault) throw new DnsnetError('invalid', `remove network ${net.name}: it is the pre-defined default network and cannot be removed`);
+    if (isPredefined(net)) throw new DnsnetError('invalid', `remove network ${net.name}: ${net.name} is a pre-defined network and cannot be removed`);
     const users = [...this.containers.values()].filter((c) => c.endpoints.some((ep) => ep.networkId === net.id));
     if (users.length > 0) throw new DnsnetError('conflict', `remove network ${net.name}: in use by container(s) ${users.map((c) => c.name).join(', ')}`);
-    const failures = await driverFor(net).remove(this.roots, net, [...this.networks.values()].filter((n) => n.id !== net.id));
+    const failures = await driverFor(net).remove(this.roots, net, firewall(this, [...this.networks.values()].filter((n) => n.id !== net.id)));
     await this.store.deleteNetwork(net.id);
     this.networks.delete(net.id);
     if (failures.length > 0) throw new DnsnetError('kernel', `remove network ${net.name}: ${failures.join('; ')}`);
@@ -146,7 +182,7 @@ export class Engine implements World {
     return this.lock.run(async () => {
       const deleted: string[] = [];
       for (const net of [...this.networks.values()]) {
-        if (net.isDefault || [...this.containers.values()].some((c) => c.endpoints.some((ep) => ep.networkId === net.id))) continue;
+        if (isPredefined(net) || [...this.containers.values()].some((c) => c.endpoints.some((ep) => ep.networkId === net.id))) continue;
         await this.removeNetworkLocked(net);
         deleted.push(net.name);
       }
@@ -180,20 +216,23 @@ export class Engine implements World {
   run(spec: RunSpec): Promise<RunResult> {
     return this.withSpareRefill(
       this.lock.run(async () => {
-        const { record: c, net } = planRun(this, spec, newId(), (p) => fs.existsSync(p));
+        const { record: c, net, target } = planRun(this, spec, newId(), (p) => fs.existsSync(p));
         // Allocate first (pure), so a bad --ip fails before anything exists.
-        const ep = planEndpoint(this, c, net, spec.networkAliases, spec.ip, 0);
-        c.endpoints.push(ep);
+        const ep = net && driverFor(net).endpoints ? planEndpoint(this, c, net, spec.networkAliases, spec.ip, 0) : undefined;
+        if (ep) c.endpoints.push(ep);
         this.containers.set(c.id, c);
         try {
           await this.store.saveContainer(c); // a crash from here on is rolled back at the next start
+          await this.publish(c);
           await this.sandboxes.build(c);
+          if (c.ports?.length) await this.syncFirewall();
           const launch = launchFor(this, c, spec.callerEnv);
           if (spec.detach) this.spawnDetached(c, launch);
           // Foreground: the CLI spawns it and reports; if it never does, do not keep the sandbox forever.
           else setTimeout(() => void this.abandonIfNotStarted(c.id), FOREGROUND_START_GRACE_MS).unref();
           await this.store.saveContainer(c);
-          this.log(`[daemon] container ${c.name} ${spec.detach ? `started (pid ${c.state.pid})` : 'created'}: ${ep.ipv4} on ${net.name}`);
+          const where = ep ? `${ep.ipv4} on ${ep.networkName}` : target ? `in the network namespace of ${target.name}` : `network ${c.network}`;
+          this.log(`[daemon] container ${c.name} ${spec.detach ? `started (pid ${c.state.pid})` : 'created'}: ${where}`);
           await this.sandboxes.refreshLinkers(c.name);
           const warnings = runWarnings(spec);
           return { id: c.id, name: c.name, ...(warnings.length > 0 ? { warnings } : {}), ...(spec.detach ? {} : { launch }) };
@@ -210,10 +249,17 @@ export class Engine implements World {
       this.lock.run(async () => {
         const c = this.findContainer(ref);
         if (c.state.status === 'running') return { id: c.id, name: c.name };
-        c.endpoints = [planEndpoint(this, c, findNetwork(this, c.network), c.networkAliases, c.requestedIp, 0)];
+        if (c.netContainer !== undefined) {
+          c.hostname = joinTarget(this, c.netContainer, c.id).hostname; // Docker: named like the one it joins, now
+        } else {
+          const net = modeNetwork(this, c) ?? findNetwork(this, c.network);
+          c.endpoints = driverFor(net).endpoints ? [planEndpoint(this, c, net, c.networkAliases, c.requestedIp, 0)] : [];
+        }
         c.state = { ...c.state, status: 'created', pid: 0 };
         try {
+          await this.publish(c);
           await this.sandboxes.build(c);
+          if (c.ports?.length) await this.syncFirewall();
           this.spawnDetached(c, launchFor(this, c, undefined));
           c.detach = true;
           await this.store.saveContainer(c);
@@ -221,6 +267,7 @@ export class Engine implements World {
           return { id: c.id, name: c.name };
         } catch (error) {
           await this.sandboxes.teardown(c);
+          await this.unpublish(c);
           c.endpoints = [];
           c.state = { ...c.state, status: 'exited' };
           await this.store.saveContainer(c).catch(() => undefined);
@@ -237,8 +284,23 @@ export class Engine implements World {
     return op;
   }
 
+  /** Hold the host ports `c` publishes (all or none: a taken port refuses the run, changing nothing). */
+  private async publish(c: ContainerRecord): Promise<void> {
+    const others: PublishedPort[] = [...this.containers.values()].filter((o) => o.id !== c.id).flatMap((o) => o.ports ?? []);
+    c.ports = await this.portHolder.reserve(c.id, bindingsToPublish(this, c), () => proxyTarget(this, c), others);
+  }
+
+  /** Let go of `c`'s host ports and their rules. */
+  private async unpublish(c: ContainerRecord): Promise<void> {
+    this.portHolder.release(c.id);
+    if ((c.ports ?? []).length === 0) return;
+    c.ports = [];
+    await this.syncFirewall().catch((e: unknown) => this.log(`[daemon] firewall after ${c.name}: ${(e as Error).message}`));
+  }
+
   private async rollbackRun(c: ContainerRecord): Promise<void> {
     await this.sandboxes.teardown(c);
+    await this.unpublish(c);
     await this.store.deleteContainer(c.id).catch(() => undefined);
     this.containers.delete(c.id);
     await this.sandboxes.refreshLinkers(c.name);
@@ -299,6 +361,7 @@ export class Engine implements World {
       ...(err ? { error: err } : {}),
     };
     await this.sandboxes.teardown(c);
+    await this.unpublish(c);
     // Only now: `inspect` and `ps` (which do not wait for the lock) say exited once the netns, veths
     // and names are gone, not while they are being removed.
     c.state = state;
@@ -354,6 +417,7 @@ export class Engine implements World {
     return this.lock.run(async () => {
       const net = findNetwork(this, netRef);
       const c = this.findContainer(spec.container);
+      refuseModeChange(this, c, net, 'connect');
       if (c.state.status !== 'running') throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: the container is not running`);
       if (c.endpoints.some((ep) => ep.networkId === net.id)) throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: already connected`);
       if (net.isDefault && spec.aliases.length > 0) throw new DnsnetError('invalid', `connect ${c.name}: network-scoped aliases are only supported for user-defined networks`);
@@ -364,6 +428,7 @@ export class Engine implements World {
       try {
         await driver.join(attachPlans(this, c, [ep], 1)[0]!);
         await this.sandboxes.endpointsChanged(c, { forgetIfLegacy: false });
+        if (c.ports?.length) await this.syncFirewall();
         await this.store.saveContainer(c);
       } catch (error) {
         c.endpoints = c.endpoints.filter((e) => e !== ep);
@@ -377,12 +442,14 @@ export class Engine implements World {
     return this.lock.run(async () => {
       const net = findNetwork(this, netRef);
       const c = this.findContainer(ctrRef);
+      refuseModeChange(this, c, net, 'disconnect');
       const ep = c.endpoints.find((e) => e.networkId === net.id);
       if (!ep) throw new DnsnetError('conflict', `disconnect ${c.name} from ${net.name}: not connected`);
       c.endpoints = c.endpoints.filter((e) => e !== ep);
       if (c.state.status === 'running') {
         await driverFor(net).leave(ep);
         await this.sandboxes.endpointsChanged(c, { forgetIfLegacy: false });
+        if (c.ports?.length) await this.syncFirewall();
       }
       await this.store.saveContainer(c);
     });
@@ -393,5 +460,18 @@ export class Engine implements World {
   /** Remove kernel objects that look like this root's but that no record owns (dead state). */
   systemPrune(): Promise<string[]> {
     return this.lock.run(() => pruneSystem(this));
+  }
+}
+
+/** Docker's refusals: a container in host, none or container: mode keeps that mode; host and none take no one else. */
+function refuseModeChange(w: World, c: ContainerRecord, net: NetworkRecord, op: 'connect' | 'disconnect'): void {
+  const refuse = (why: string) => new DnsnetError('conflict', `${op} ${c.name} ${op === 'connect' ? 'to' : 'from'} ${net.name}: ${why}`);
+  if (net.driver === 'host') throw refuse('container cannot be disconnected from host network or connected to host network');
+  if (op === 'connect' && netnsKind(c) !== 'own') {
+    throw refuse('container sharing network namespace with another container or host cannot be connected to any other network');
+  }
+  if (op === 'disconnect' && net.driver === 'null') throw refuse('a container keeps the none mode it was run with until it is removed');
+  if (net.driver === 'null' || modeNetwork(w, c)?.driver === 'null') {
+    throw refuse('container cannot be connected to multiple networks with one of the networks in private (none) mode');
   }
 }

@@ -1,5 +1,6 @@
 // Records -> Docker's JSON shapes for `network inspect` and `inspect`, so jq habits carry over.
-import type { ContainerJson, NetworkJson } from '../api/types.js';
+import type { ContainerJson, NetworkJson, PortBindingJson } from '../api/types.js';
+import { portKey } from '../ports/spec.js';
 import { netnsPath } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
@@ -7,9 +8,28 @@ import { formatLink, inspectLink } from '../state/links.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+const EMPTY_ENDPOINT: ContainerJson['NetworkSettings']['Networks'][string] = {
+  NetworkID: '',
+  EndpointID: '',
+  Gateway: '',
+  IPAddress: '',
+  IPPrefixLen: 0,
+  IPv6Gateway: '',
+  GlobalIPv6Address: '',
+  GlobalIPv6PrefixLen: 0,
+  MacAddress: '',
+  Aliases: [],
+  Links: null,
+  DNSNames: [],
+};
+
 export function networkJson(net: NetworkRecord, containers: Iterable<ContainerRecord>): NetworkJson {
   const attached: NetworkJson['Containers'] = {};
   for (const c of containers) {
+    // `host` and `none` list their running containers, with no address (as Docker does).
+    if (net.driver !== 'bridge' && c.network === net.name && c.state.status === 'running') {
+      attached[c.id] = { Name: c.name, EndpointID: endpointId(c.id, net.id), MacAddress: '', IPv4Address: '', IPv6Address: '' };
+    }
     for (const ep of c.endpoints) {
       if (ep.networkId !== net.id) continue;
       attached[c.id] = {
@@ -21,14 +41,14 @@ export function networkJson(net: NetworkRecord, containers: Iterable<ContainerRe
       };
     }
   }
-  const options: Record<string, string> = { 'com.docker.network.bridge.name': net.device, 'com.docker.network.driver.mtu': String(net.mtu) };
+  const options: Record<string, string> = net.driver === 'bridge' ? { 'com.docker.network.bridge.name': net.device, 'com.docker.network.driver.mtu': String(net.mtu) } : {};
   if (net.isDefault) options['com.docker.network.bridge.default_bridge'] = 'true';
   return {
     Name: net.name,
     Id: net.id,
     Created: net.created,
     Scope: 'local',
-    Driver: 'bridge',
+    Driver: net.driver,
     EnableIPv6: net.enableIPv6,
     IPAM: {
       Driver: 'default',
@@ -51,6 +71,10 @@ export function endpointId(containerId: string, networkId: string): string {
 
 export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<string, NetworkRecord>, upstreams: string[]): ContainerJson {
   const nets: ContainerJson['NetworkSettings']['Networks'] = {};
+  const running = c.state.status === 'running';
+  // `host` and `none` show as a network with no address; a joined container shows none (Docker's shapes).
+  const mode = c.netContainer === undefined ? [...networks.values()].find((n) => n.name === c.network && n.driver !== 'bridge') : undefined;
+  if (mode) nets[mode.name] = { ...EMPTY_ENDPOINT, NetworkID: mode.id, EndpointID: running ? endpointId(c.id, mode.id) : '' };
   for (const ep of c.endpoints) {
     const net = networks.get(ep.networkId);
     const isDefault = net?.isDefault ?? false;
@@ -70,6 +94,7 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
     };
   }
   const s = c.state;
+  const files = c.netContainer ?? c.id; // a joined container uses the files of the one it joins
   const onDefault = [...networks.values()].some((n) => n.isDefault && n.name === c.network);
   return {
     Id: c.id,
@@ -86,9 +111,9 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
       FinishedAt: s.finishedAt ?? ZERO_TIME,
     },
     Name: `/${c.name}`,
-    ResolvConfPath: paths.resolvConfFile(roots, c.id),
-    HostnamePath: paths.hostnameFile(roots, c.id),
-    HostsPath: paths.hostsFile(roots, c.id),
+    ResolvConfPath: paths.resolvConfFile(roots, files),
+    HostnamePath: paths.hostnameFile(roots, files),
+    HostsPath: paths.hostsFile(roots, files),
     LogPath: c.detach ? paths.logFile(roots, c.id) : '',
     HostConfig: {
       Dns: c.dns,
@@ -98,6 +123,8 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
       Links: onDefault && c.links.length > 0 ? c.links.map((l) => inspectLink(c.name, l)) : null,
       NetworkMode: c.network,
       AutoRemove: c.autoRemove,
+      PortBindings: portBindingsJson(c),
+      PublishAllPorts: c.publishAll ?? false,
     },
     Config: {
       Hostname: c.hostname,
@@ -106,12 +133,27 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
       Cmd: c.cmd,
       WorkingDir: c.workdir,
       ...(c.rootfs ? { Rootfs: c.rootfs } : {}),
+      ExposedPorts: Object.fromEntries((c.exposedPorts ?? []).map((k) => [k, {}])),
     },
-    NetworkSettings: { Networks: nets },
+    NetworkSettings: { Ports: running ? portsJson(c) : {}, Networks: nets },
     Dnsnet: {
       ResolvConfEdited: c.resolvConfEdited ?? false,
       Upstreams: upstreams,
-      Netns: s.status === 'running' ? netnsPath(c.id) : '',
+      Netns: !running || c.network === 'host' ? '' : netnsPath(c.netContainer ?? c.id),
     },
   };
+}
+
+function portBindingsJson(c: ContainerRecord): Record<string, PortBindingJson[]> {
+  const out: Record<string, PortBindingJson[]> = {};
+  for (const b of c.portBindings ?? []) (out[portKey(b.containerPort, b.proto)] ??= []).push({ HostIp: b.hostIp, HostPort: b.hostPort });
+  return out;
+}
+
+/** NetworkSettings.Ports: every exposed port, with where it is published now (null: exposed only). */
+function portsJson(c: ContainerRecord): Record<string, PortBindingJson[] | null> {
+  const out: Record<string, PortBindingJson[] | null> = {};
+  for (const k of c.exposedPorts ?? []) out[k] = null;
+  for (const p of c.ports ?? []) (out[portKey(p.containerPort, p.proto)] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  return out;
 }

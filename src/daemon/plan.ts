@@ -11,9 +11,13 @@ import { netnsPath, ownerTag } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
 import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
 import { containerHosts, containerResolvConf, type HostResolv, type LinkTarget } from './container-files.js';
-import { DEFAULT_NETWORK, driverFor } from './drivers/index.js';
+import { DEFAULT_NETWORK, driverFor, type DnsMode } from './drivers/index.js';
 import type { EndpointPlan } from '../netns/sandbox.js';
 import { parseLink, type Link } from '../state/links.js';
+import type { Firewall, PortRule } from '../bridge/index.js';
+import { exposedPorts, parsePublish, publishedBindings, type PortBindingRecord } from '../ports/spec.js';
+import type { ProxyTarget } from '../ports/holder.js';
+import { CONTAINER_MODE_PREFIX, containerModeTarget, HOST_NETWORK, netnsKind } from '../state/modes.js';
 import { findByRef, generateName, validateName } from './names.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -26,6 +30,9 @@ export interface World {
   readonly host: HostResolv;
   /** Whether containers get IPv6 localhost lines (the host has IPv6). */
   readonly loIPv6: boolean;
+  /** The host's hostname (a `host` container's default) and its /etc/hosts (a `host` container's copy). */
+  readonly hostName: string;
+  hostHosts(): string;
 }
 
 export function findNetwork(w: World, ref: string): NetworkRecord {
@@ -55,26 +62,77 @@ export function defaultGateway(w: World): string | undefined {
   return undefined;
 }
 
+/** Docker's refusals of flags that a network mode cannot honour (moby's runconfig errors, word for word). */
+const CONFLICT = {
+  hostname: 'conflicting options: hostname and the network mode',
+  dns: 'conflicting options: dns and the network mode',
+  extraHosts: 'conflicting options: custom host-to-IP mapping and the network mode',
+  containerLinks: "conflicting options: container type network can't be used with links. This would result in undefined behavior",
+  hostLinks: "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
+  publish: 'conflicting options: port publishing and the container type network mode',
+  expose: 'conflicting options: port exposing and the container type network mode',
+  ip: 'user specified IP address is supported on user defined networks only',
+  alias: 'network-scoped alias is supported only for containers in user defined networks',
+} as const;
+
+/** What `--network` names: a network, or (container:X) the running container whose netns is joined. */
+export type NetworkChoice = { net: NetworkRecord; target?: undefined } | { net?: undefined; target: ContainerRecord };
+
+/** The running container whose netns `container:REF` joins (followed to the one that owns it). */
+export function joinTarget(w: World, ref: string, selfId?: string): ContainerRecord {
+  if (ref === '') throw new DnsnetError('invalid', 'invalid network mode: invalid container format container:<name|id>');
+  let target = findContainer(w, ref);
+  if (target.id === selfId) throw new DnsnetError('invalid', 'cannot join own network');
+  if (target.netContainer) target = findContainer(w, target.netContainer);
+  if (target.state.status !== 'running') throw new DnsnetError('conflict', `cannot join network of a non running container: ${ref}`);
+  return target;
+}
+
+function chooseNetwork(w: World, spec: RunSpec): NetworkChoice {
+  const mode = spec.network ?? DEFAULT_NETWORK;
+  const ref = containerModeTarget(mode);
+  const refuse = (why: string) => new DnsnetError('invalid', `run: ${why}`);
+  if (ref !== undefined) {
+    if (spec.hostname !== undefined) throw refuse(CONFLICT.hostname);
+    if (spec.links.length > 0) throw refuse(CONFLICT.containerLinks);
+    if (spec.dns.length + spec.dnsSearch.length + spec.dnsOptions.length > 0) throw refuse(CONFLICT.dns);
+    if (spec.extraHosts.length > 0) throw refuse(CONFLICT.extraHosts);
+    if ((spec.publish ?? []).length > 0 || spec.publishAll) throw refuse(CONFLICT.publish);
+    if ((spec.expose ?? []).length > 0) throw refuse(CONFLICT.expose);
+    if (spec.ip !== undefined) throw refuse(CONFLICT.ip);
+    if (spec.networkAliases.length > 0) throw refuse(CONFLICT.alias);
+    return { target: joinTarget(w, ref) };
+  }
+  const net = findNetwork(w, mode);
+  if (net.driver !== 'bridge') {
+    if (spec.ip !== undefined) throw refuse(CONFLICT.ip);
+    if (spec.networkAliases.length > 0) throw refuse(CONFLICT.alias);
+    if (spec.links.length > 0) throw refuse(net.driver === 'host' ? CONFLICT.hostLinks : "conflicting options: none type networking can't be used with links");
+  }
+  if (net.isDefault && spec.networkAliases.length > 0) {
+    throw new DnsnetError('invalid', 'run: network-scoped aliases are only supported for user-defined networks');
+  }
+  return { net };
+}
+
 /**
  * Check everything a run asks for, before anything changes, and build its record (status `created`, no
  * endpoint yet). `fileExists` answers for --rootfs.
  */
-export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: string) => boolean): { record: ContainerRecord; net: NetworkRecord } {
+export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: string) => boolean): { record: ContainerRecord } & NetworkChoice {
   if (spec.cmd.length === 0) throw new DnsnetError('invalid', 'run: no command given');
   const name = spec.name ?? generateName((n) => nameTaken(w, n));
   validateName('container', name);
   if (nameTaken(w, name)) throw new DnsnetError('conflict', `run: the container name "${name}" is already in use`);
-  const net = findNetwork(w, spec.network ?? DEFAULT_NETWORK);
+  const choice = chooseNetwork(w, spec);
+  const { net, target } = choice;
   if (spec.hostname !== undefined) validateHostname(spec.hostname);
-  if (net.isDefault && spec.networkAliases.length > 0) {
-    throw new DnsnetError('invalid', 'run: network-scoped aliases are only supported for user-defined networks');
-  }
   for (const a of spec.networkAliases) validateAlias(a, '--network-alias');
   for (const d of spec.dns) parseDnsServer(d);
   for (const d of spec.dnsSearch) validateDnsSearch(d);
   for (const o of spec.dnsOptions) validateDnsOption(o);
   const extraHosts = spec.extraHosts.map((h) => (parseAddHost(h, defaultGateway(w)), splitAddHost(h))); // host-gateway kept for each write
-  const links = spec.links.map((l) => checkLink(w, l, net));
+  const links = net ? spec.links.map((l) => checkLink(w, l, net)) : [];
   if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) {
     throw new DnsnetError('invalid', `run: the working directory "${spec.workdir}" is not an absolute path`);
   }
@@ -88,12 +146,16 @@ export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: 
     if (e === '' || e.startsWith('=')) throw new DnsnetError('invalid', `run: invalid environment variable "${e}"`);
   }
   const env = resolveEnv(spec.env, spec.callerEnv);
+  const portBindings = (spec.publish ?? []).flatMap(parsePublish);
+  const exposed = exposedPorts(spec.expose ?? [], portBindings);
+  // Docker: a `host` container is named like the host, a joined one like the container it joins.
+  const hostname = target ? target.hostname : (spec.hostname ?? (net.driver === 'host' ? w.hostName : id.slice(0, 12)));
   const record: ContainerRecord = {
     schema: SCHEMA_VERSION,
     id,
     name,
     created: new Date().toISOString(),
-    hostname: spec.hostname ?? id.slice(0, 12),
+    hostname,
     domainname: '',
     cmd: spec.cmd,
     env,
@@ -101,7 +163,8 @@ export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: 
     ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
     detach: spec.detach,
     autoRemove: spec.autoRemove,
-    network: net.name,
+    network: target ? `${CONTAINER_MODE_PREFIX}${target.id}` : net.name,
+    ...(target ? { netContainer: target.id } : {}),
     ...(spec.ip ? { requestedIp: spec.ip } : {}),
     networkAliases: spec.networkAliases,
     links,
@@ -109,11 +172,14 @@ export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: 
     dns: spec.dns,
     dnsSearch: spec.dnsSearch,
     dnsOptions: spec.dnsOptions,
+    portBindings,
+    exposedPorts: exposed,
+    publishAll: spec.publishAll ?? false,
     state: { status: 'created', pid: 0, exitCode: 0 },
     endpoints: [],
     files: {},
   };
-  return { record, net };
+  return { record, ...choice };
 }
 
 /**
@@ -139,9 +205,13 @@ export function checkLink(w: World, text: string, net: NetworkRecord): Link {
 }
 
 /** Docker's warnings for a run, printed by the CLI (`WARNING: ...`); the run goes ahead. */
-export function runWarnings(spec: Pick<RunSpec, 'dns'>): string[] {
+export function runWarnings(spec: Pick<RunSpec, 'dns' | 'network' | 'publish' | 'publishAll'>): string[] {
+  const warnings: string[] = [];
+  const host = spec.network === HOST_NETWORK;
   const loop = spec.dns.find((d) => isLoopback(d));
-  return loop ? [`Localhost DNS setting (--dns=${loop}) may fail in containers.`] : [];
+  if (loop && !host) warnings.push(`Localhost DNS setting (--dns=${loop}) may fail in containers.`); // the host's loopback is reachable in `host`
+  if (host && ((spec.publish ?? []).length > 0 || spec.publishAll)) warnings.push('Published ports are discarded when using host network mode');
+  return warnings;
 }
 
 /** Addresses of `networkId` that containers hold. */
@@ -179,11 +249,23 @@ export function attachPlans(w: World, c: ContainerRecord, eps: EndpointRecord[] 
   });
 }
 
-/** Whether `c` asks the embedded resolver (its first network's driver says so; before it has one, the one asked for). */
-export function usesEmbeddedDns(w: World, c: ContainerRecord): boolean {
+/** The network `c`'s mode names (`--network` at run), unless it joins another container. */
+export function modeNetwork(w: World, c: ContainerRecord): NetworkRecord | undefined {
+  if (c.netContainer !== undefined) return undefined;
+  for (const n of w.networks.values()) if (n.name === c.network) return n;
+  return undefined;
+}
+
+/** How `c` resolves names: its first network's driver says (before it has an endpoint, the mode's network); none when joined. */
+export function dnsModeOf(w: World, c: ContainerRecord): DnsMode | undefined {
   const first = c.endpoints[0];
-  const net = first ? w.networks.get(first.networkId) : [...w.networks.values()].find((n) => n.name === c.network);
-  return net ? driverFor(net).dnsMode(net) === 'embedded' : false;
+  const net = first ? w.networks.get(first.networkId) : modeNetwork(w, c);
+  return net ? driverFor(net).dnsMode(net) : undefined;
+}
+
+/** Whether `c` asks the embedded resolver. */
+export function usesEmbeddedDns(w: World, c: ContainerRecord): boolean {
+  return dnsModeOf(w, c) === 'embedded';
 }
 
 /** `--link` on the default network becomes hosts lines: IP ALIAS HOSTNAME NAME. */
@@ -204,12 +286,14 @@ function defaultNetworkLinks(w: World, c: ContainerRecord): LinkTarget[] {
 
 /** The container's /etc/hosts. */
 export function hostsText(w: World, c: ContainerRecord): string {
+  // Docker: a `host` container gets a copy of the host's file, unless --add-host asks for lines of its own.
+  if (netnsKind(c) === 'host' && c.extraHosts.length === 0) return w.hostHosts();
   return containerHosts(c, w.loIPv6, defaultGateway(w), defaultNetworkLinks(w, c));
 }
 
 /** The container's /etc/resolv.conf (and the upstreams it names). */
 export function resolvConf(w: World, c: ContainerRecord): GeneratedResolvConf {
-  return containerResolvConf(c, usesEmbeddedDns(w, c) ? 'embedded' : 'legacy', w.networks, w.host);
+  return containerResolvConf(c, dnsModeOf(w, c) ?? 'legacy', w.networks, w.host);
 }
 
 /** What the resolver serves for `c`: its names on its user-defined networks, its links, its upstreams. */
@@ -250,14 +334,17 @@ export function buildEnv(c: ContainerRecord, callerEnv: Record<string, string> |
   return env;
 }
 
-/** How the container's process is started: into its netns, with its files bind-mounted and its hostname. */
+/** How the container's process is started: into its netns (none: the host's), with its files bind-mounted and its hostname. */
 export function launchFor(w: World, c: ContainerRecord, callerEnv: Record<string, string> | undefined): Launch {
+  const kind = netnsKind(c);
+  // A joined container lives in the netns of the one it joins, with that one's files.
+  const owner = kind === 'joined' ? (c.netContainer ?? c.id) : c.id;
   return {
     argv: buildLaunchArgv({
-      netnsPath: netnsPath(c.id),
-      hostsFile: paths.hostsFile(w.roots, c.id),
-      hostnameFile: paths.hostnameFile(w.roots, c.id),
-      resolvConfFile: paths.resolvConfFile(w.roots, c.id),
+      ...(kind === 'host' ? {} : { netnsPath: netnsPath(owner) }),
+      hostsFile: paths.hostsFile(w.roots, owner),
+      hostnameFile: paths.hostnameFile(w.roots, owner),
+      resolvConfFile: paths.resolvConfFile(w.roots, owner),
       hostname: c.hostname,
       workdir: c.workdir,
       ...(c.rootfs ? { rootfs: c.rootfs } : {}),
@@ -265,4 +352,43 @@ export function launchFor(w: World, c: ContainerRecord, callerEnv: Record<string
     }),
     env: buildEnv(c, callerEnv, []),
   };
+}
+
+/**
+ * The endpoint `c`'s ports are published on: the one on the network it was run with (Docker publishes on
+ * the bridge endpoint of the container's network mode). None in host, none and container: modes, and none
+ * on an --internal network (Docker publishes nothing there).
+ */
+export function publishEndpoint(w: World, c: ContainerRecord): EndpointRecord | undefined {
+  const net = modeNetwork(w, c);
+  if (!net || net.driver !== 'bridge' || net.internal) return undefined;
+  return c.endpoints.find((ep) => ep.networkId === net.id);
+}
+
+/** What `c` asks to publish now (-p, and with -P its exposed ports); nothing when it has no endpoint to publish on. */
+export function bindingsToPublish(w: World, c: ContainerRecord): PortBindingRecord[] {
+  if (!publishEndpoint(w, c)) return [];
+  return publishedBindings(c.portBindings ?? [], c.exposedPorts ?? [], c.publishAll ?? false);
+}
+
+/** Where the proxy of `c`'s held ports sends (read at each connection: the address may change at `start`). */
+export function proxyTarget(w: World, c: ContainerRecord): ProxyTarget {
+  const ep = publishEndpoint(w, c);
+  return { ipv4: ep?.ipv4 ?? '127.0.0.1', ipv6: ep?.ipv6 };
+}
+
+/** The firewall: the networks (`networks`, default: all), and every running container's published ports. */
+export function firewall(w: World, networks: NetworkRecord[] = [...w.networks.values()]): Firewall {
+  const ports: PortRule[] = [];
+  for (const c of w.containers.values()) {
+    if (c.state.status === 'exited') continue;
+    const ep = publishEndpoint(w, c);
+    if (!ep || !networks.some((n) => n.id === ep.networkId)) continue;
+    for (const p of c.ports ?? []) {
+      const v6 = p.hostIp.includes(':');
+      const containerIp = v6 ? ep.ipv6 : ep.ipv4;
+      if (containerIp) ports.push({ proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp, containerPort: p.containerPort });
+    }
+  }
+  return { networks, ports };
 }

@@ -14,6 +14,20 @@ export function readStartTime(pid: number): string | undefined {
   }
 }
 
+/** Whether `pid` is one of `ancestors` or a descendant of one (walked up through /proc/PID/stat's ppid). */
+export function descendsFrom(pid: number, ancestors: ReadonlySet<number>): boolean {
+  for (let p = pid, hops = 0; p > 1 && hops < 4096; hops++) {
+    if (ancestors.has(p)) return true;
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
 export function isAlive(pid: number, startTime: string | undefined): boolean {
   if (pid <= 0) return false;
   const now = readStartTime(pid);

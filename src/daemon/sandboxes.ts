@@ -8,10 +8,12 @@ import { discardSpare, type SpareNetns } from '../netns/spare.js';
 import type { Resolver } from '../resolver/index.js';
 import { netnsName, netnsPath } from '../state/kernel-names.js';
 import type { StateStore } from '../state/store.js';
+import { netnsKind } from '../state/modes.js';
 import type { ContainerRecord } from '../state/types.js';
 import { rewriteHosts, rewriteResolvConf, writeContainerFiles } from './container-files.js';
 import { driverFor } from './drivers/index.js';
 import { attachPlans, hostsText, resolvConf, resolverView, usesEmbeddedDns, type World } from './plan.js';
+import { descendsFrom } from './proc.js';
 import { signal } from './supervisor.js';
 
 export class Sandboxes {
@@ -29,6 +31,12 @@ export class Sandboxes {
    * `ip` batch that adds the first veth names it, and its sockets go to the resolver.
    */
   async build(c: ContainerRecord): Promise<void> {
+    const kind = netnsKind(c);
+    if (kind === 'joined') return; // the netns and the files are the joined container's
+    if (kind === 'host') {
+      await writeContainerFiles(this.w.roots, c, hostsText(this.w, c), resolvConf(this.w, c).text);
+      return;
+    }
     const spare = await this.spare.take();
     let handed = false;
     try {
@@ -53,7 +61,7 @@ export class Sandboxes {
   /** The host's resolv.conf changed: every running container's file follows, in place (never over a user's edit). */
   async followHost(): Promise<void> {
     for (const c of this.w.containers.values()) {
-      if (c.state.status !== 'running') continue;
+      if (c.state.status !== 'running' || netnsKind(c) === 'joined') continue;
       const before = c.resolvConfEdited;
       await rewriteResolvConf(this.w.roots, c, resolvConf(this.w, c).text).catch((e: unknown) => this.log(`[watcher] rewrite ${c.name}: ${(e as Error).message}`));
       if (c.resolvConfEdited && !before) this.log(`[watcher] ${c.name}: /etc/resolv.conf was edited inside the container; left alone`);
@@ -63,6 +71,7 @@ export class Sandboxes {
 
   /** Names in the resolver, and sockets bound in the container's netns (re-adoption). */
   async registerDns(c: ContainerRecord): Promise<void> {
+    if (netnsKind(c) === 'joined') return;
     this.resolver.upsert(resolverView(this.w, c));
     if (usesEmbeddedDns(this.w, c)) {
       const { udp, tcp } = await openResolverSockets(netnsPath(c.id));
@@ -70,15 +79,20 @@ export class Sandboxes {
     }
   }
 
-  /** Remove the resolver's names and sockets, the endpoints and the netns. Keeps going on failure. */
+  /**
+   * Remove the resolver's names and sockets, the endpoints and the netns. Keeps going on failure. Containers
+   * that joined this one's netns keep running in it, with only `lo` left (Docker's behaviour).
+   */
   async teardown(c: ContainerRecord): Promise<void> {
     this.resolver.remove(c.id);
     await this.resolver.detach(c.id).catch((e: unknown) => this.log(`[daemon] close sockets of ${c.name}: ${(e as Error).message}`));
+    if (netnsKind(c) !== 'own') return; // the host's netns, or another container's: nothing of its own
     for (const ep of c.endpoints) {
       const net = this.w.networks.get(ep.networkId);
       await (net ? driverFor(net) : driverFor('bridge')).leave(ep).catch((e: unknown) => this.log(`[daemon] delete ${ep.hostVeth}: ${(e as Error).message}`));
     }
-    const strays = await killNetnsProcesses(netnsName(c.id)).catch(() => 0);
+    const joined = new Set([...this.w.containers.values()].filter((j) => j.netContainer === c.id && j.state.status === 'running').map((j) => j.state.pid));
+    const strays = await killNetnsProcesses(netnsName(c.id), (pid) => joined.size > 0 && descendsFrom(pid, joined)).catch(() => 0);
     if (strays > 0) this.log(`[daemon] container ${c.name}: killed ${strays} process(es) left in its netns`);
     await deleteNetns(netnsName(c.id)).catch((e: unknown) => this.log(`[daemon] delete netns of ${c.name}: ${(e as Error).message}`));
   }

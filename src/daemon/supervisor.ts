@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { DnsnetError } from '../errors.js';
 import { netnsPath } from '../state/kernel-names.js';
+import { netnsKind } from '../state/modes.js';
 import type { ContainerRecord, ContainerState } from '../state/types.js';
 import { isAlive, readStartTime } from './proc.js';
 
@@ -125,8 +126,9 @@ export function runningState(pid: number): ContainerState {
   return { status: 'running', pid, ...(startTime ? { startTime } : {}), exitCode: 0, startedAt: new Date().toISOString() };
 }
 
-/** Its netns, or one of its veths, is gone. */
+/** Its netns (one of its own: not `host`, not joined), or one of its veths, is gone. */
 export function sandboxGone(c: ContainerRecord): boolean {
+  if (netnsKind(c) !== 'own') return false;
   return !fs.existsSync(netnsPath(c.id)) || c.endpoints.some((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`));
 }
 

@@ -33,6 +33,10 @@ export async function runDemo(): Promise<void> {
   const a = `127.53.${crypto.randomInt(1, 250)}.1`;
   const b = a.replace(/\.1$/, '.2');
   const upstreams: Upstream[] = [];
+  // A machine on the LAN, played by a netns with a veth to this host (10.213.N.1 here, .2 there).
+  const octet = crypto.randomInt(120, 220);
+  const lan = { ns: `dndemo${tag}lan`, veth: `dndemo${tag}l`, hostIp: `10.213.${octet}.1`, ip: `10.213.${octet}.2` };
+  const port = crypto.randomInt(30000, 50000);
   let cleaning: Promise<void> | undefined;
   let interrupted = false;
   const inflight = new Map<import('node:child_process').ChildProcess, Promise<void>>();
@@ -82,6 +86,8 @@ export async function runDemo(): Promise<void> {
           // already gone
         }
       }
+      await run('ip', ['netns', 'delete', lan.ns]);
+      await run('ip', ['link', 'delete', lan.veth]);
       await run('ip', ['link', 'delete', env.DNSNET_DEFAULT_BRIDGE!]);
       await run('nft', ['delete', 'table', 'inet', tableName(stateRoot)]);
       for (const u of upstreams) void u.close();
@@ -149,6 +155,25 @@ export async function runDemo(): Promise<void> {
     check(after.out.includes('192.0.2.20'), `now answered by ${b} (192.0.2.20), without restarting the container`);
     const resolv = await dnsnet(['exec', 'tomcat81', 'cat', '/etc/resolv.conf']);
     check(resolv.out.includes('search demo.internal'), "the container's resolv.conf followed the host");
+
+    say(`a published port, reached from another machine on the LAN (a netns with a veth to this host, ${lan.ip})`);
+    for (const args of [['netns', 'add', lan.ns], ['link', 'add', lan.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', lan.ns], ['addr', 'add', `${lan.hostIp}/24`, 'dev', lan.veth], ['link', 'set', lan.veth, 'up'], ['-n', lan.ns, 'addr', 'add', `${lan.ip}/24`, 'dev', 'eth0'], ['-n', lan.ns, 'link', 'set', 'eth0', 'up']]) {
+      await run('ip', args);
+    }
+    const server = "require('net').createServer((s) => s.end('hello from tomcat83 to ' + s.remoteAddress.replace('::ffff:', '') + '\\n')).listen(8080)";
+    check((await dnsnet(['run', '-d', '--name', 'tomcat83', '--network', net, '-p', `${port}:8080`, '--', process.execPath, '-e', server])).code === 0, `tomcat83 serves on 8080, published on the host's ${port}`);
+    await dnsnet(['port', 'tomcat83']);
+    const client = `require('net').connect(${port}, process.argv[1]).on('data', (d) => process.stdout.write(d)).on('error', () => process.exit(1))`;
+    let fromLan = { code: 1, out: '' };
+    for (let i = 0; i < 30 && !fromLan.out.includes('hello'); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      fromLan = await capture('ip', ['netns', 'exec', lan.ns, process.execPath, '-e', client, lan.hostIp]);
+    }
+    process.stdout.write(`lan$ connect ${lan.hostIp}:${port}\n${fromLan.out}`);
+    check(fromLan.out.includes(`hello from tomcat83 to ${lan.ip}`), 'reached from the LAN through the kernel (DNAT), the client keeping its own address');
+    const fromHost = await capture(process.execPath, ['-e', client, '127.0.0.1']);
+    process.stdout.write(`host$ connect 127.0.0.1:${port}\n${fromHost.out}`);
+    check(fromHost.out.includes('hello from tomcat83'), "reached from this host's 127.0.0.1");
   } catch (error) {
     ok = false;
     process.stdout.write(`demo failed: ${(error as Error).message}\n`);
@@ -185,5 +210,20 @@ function run(cmd: string, args: string[]): Promise<void> {
     const child = spawn(cmd, args, { stdio: 'ignore' });
     child.on('close', () => resolve());
     child.on('error', () => resolve());
+  });
+}
+
+/** Run a command to completion and keep its output (stdout only). */
+function capture(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, out });
+    });
+    child.on('error', () => resolve({ code: 1, out }));
   });
 }

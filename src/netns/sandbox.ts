@@ -26,6 +26,9 @@ export function hostEndpointBatch(p: EndpointPlan): string[] {
   return [
     `link add ${p.hostVeth} mtu ${p.mtu} type veth peer name ${p.ifname} mtu ${p.mtu} address ${p.mac} netns ${p.netns}`,
     `link set ${p.hostVeth} master ${p.bridge}`,
+    // Hairpin (Docker's, for published ports without its proxy): with br_netfilter loaded, a container's
+    // packet to its own published port is DNATed back to it and bridged out of the port it came in by.
+    `link set ${p.hostVeth} type bridge_slave hairpin on`,
     ...(p.owner ? [`link set ${p.hostVeth} alias ${p.owner}`] : []),
     `link set ${p.hostVeth} up`,
   ];
@@ -59,12 +62,13 @@ export async function createNetns(name: string): Promise<void> {
 /**
  * SIGKILL every process still inside the named netns: what a container leaves when its netns goes
  * (children that outlived its init, which Docker's PID namespace would take along; or a process a
- * daemon crash left unrecorded, between spawning it and saving its pid). Returns how many.
+ * daemon crash left unrecorded, between spawning it and saving its pid). `keep` spares the processes of
+ * containers that joined this netns (`--network container:`): they keep running, as in Docker. Returns how many.
  */
-export async function killNetnsProcesses(name: string): Promise<number> {
+export async function killNetnsProcesses(name: string, keep: (pid: number) => boolean = () => false): Promise<number> {
   if (!(await netnsExists(name))) return 0;
   const out = await runIp(['netns', 'pids', name]).catch(() => '');
-  const pids = out.split(/\s+/).filter(Boolean).map(Number).filter((pid) => pid > 1 && pid !== process.pid);
+  const pids = out.split(/\s+/).filter(Boolean).map(Number).filter((pid) => pid > 1 && pid !== process.pid && !keep(pid));
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -147,7 +151,8 @@ export async function deleteLink(name: string): Promise<void> {
 }
 
 export interface LaunchPlan {
-  netnsPath: string;
+  /** The netns to join; absent: the host's (`--network host`). */
+  netnsPath?: string;
   hostsFile: string;
   hostnameFile: string;
   resolvConfFile: string;
@@ -177,9 +182,7 @@ const INIT_SCRIPT = [
 export function buildLaunchArgv(p: LaunchPlan): string[] {
   if (p.cmd.length === 0) throw new DnsnetError('invalid', 'run: no command given');
   return [
-    '/usr/bin/nsenter',
-    `--net=${p.netnsPath}`,
-    '--',
+    ...(p.netnsPath !== undefined ? ['/usr/bin/nsenter', `--net=${p.netnsPath}`, '--'] : []),
     '/usr/bin/unshare',
     '--mount',
     '--uts',

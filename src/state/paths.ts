@@ -10,6 +10,7 @@ export interface Roots {
   runRoot: string; // DNSNET_RUN
   hostResolvConf: string; // DNSNET_HOST_RESOLV_CONF
   systemdResolvConf: string; // DNSNET_SYSTEMD_RESOLV_CONF
+  hostHosts: string; // DNSNET_HOST_HOSTS: the host's /etc/hosts (what a `--network host` container gets)
   defaultBridge: string; // DNSNET_DEFAULT_BRIDGE: the default network's device, settable per root
 }
 
@@ -21,6 +22,7 @@ export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env): Roots {
     runRoot: runRootFromEnv(env),
     hostResolvConf: path.resolve(env.DNSNET_HOST_RESOLV_CONF || '/etc/resolv.conf'),
     systemdResolvConf: path.resolve(env.DNSNET_SYSTEMD_RESOLV_CONF || '/run/systemd/resolve/resolv.conf'),
+    hostHosts: path.resolve(env.DNSNET_HOST_HOSTS || '/etc/hosts'),
     defaultBridge: env.DNSNET_DEFAULT_BRIDGE || defaultBridgeFor(stateRoot),
   };
 }

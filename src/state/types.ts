@@ -1,4 +1,6 @@
 // Record types persisted under the state root, one JSON file per network and per container.
+import type { PublishedPort } from '../ports/holder.js';
+import type { PortBindingRecord } from '../ports/spec.js';
 
 export const SCHEMA_VERSION = 2; // 2: links and extra hosts parsed (state/migrate.ts reads 1)
 
@@ -13,12 +15,13 @@ export interface NetworkRecord {
   id: string; // 64 hex
   name: string;
   created: string; // ISO time
-  driver: 'bridge';
+  /** `bridge`; `host` and `null` are the pre-defined networks `host` and `none` (one of each, no device). */
+  driver: 'bridge' | 'host' | 'null';
   isDefault: boolean; // the legacy network `bridge`
   internal: boolean;
   enableIPv6: boolean;
   mtu: number;
-  device: string; // bridge device name
+  device: string; // bridge device name ('' for host and none)
   ipam: IpamConfig[]; // IPv4 first, then IPv6 when enabled
   options: Record<string, string>;
 }
@@ -78,7 +81,9 @@ export interface ContainerRecord {
   rootfs?: string;
   detach: boolean;
   autoRemove: boolean;
-  network: string; // network asked for at `run` (name)
+  network: string; // network asked for at `run`: a name, `host`, `none`, or `container:<ID>`
+  /** `--network container:X`: the ID of X, whose network namespace and files this container shares. */
+  netContainer?: string;
   requestedIp?: string;
   networkAliases: string[];
   links: LinkRecord[];
@@ -86,6 +91,12 @@ export interface ContainerRecord {
   dns: string[];
   dnsSearch: string[];
   dnsOptions: string[];
+  /** -p as given (HostConfig.PortBindings), --expose and published ports (Config.ExposedPorts), -P. Absent in older records. */
+  portBindings?: PortBindingRecord[];
+  exposedPorts?: string[];
+  publishAll?: boolean;
+  /** The host ports held for it while it runs (NetworkSettings.Ports). */
+  ports?: PublishedPort[];
   state: ContainerState;
   endpoints: EndpointRecord[]; // in the order they were attached
   files: {

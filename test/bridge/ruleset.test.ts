@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { DnsnetError } from '../../src/errors.js';
 import { bridgeName, renderTable, tableName } from '../../src/bridge/index.js';
+import type { NetworkRecord } from '../../src/state/types.js';
 import { RULESET_CASES, network } from './cases.js';
 
 describe('renderTable', () => {
@@ -10,7 +11,7 @@ describe('renderTable', () => {
   });
 
   it('is a pure function of the set of networks (order does not matter)', () => {
-    const nets = RULESET_CASES.find(([n]) => n === 'two-networks')![1];
+    const nets = RULESET_CASES.find(([n]) => n === 'two-networks')![1] as NetworkRecord[];
     expect(renderTable('dnsnet', [...nets].reverse())).toBe(renderTable('dnsnet', nets));
   });
 

@@ -9,6 +9,8 @@ import {
   formatJsonArray,
   formatJsonLines,
   formatNetworkTable,
+  formatPortLines,
+  formatPorts,
   formatStatsTable,
   formatStatus,
   formatTable,
@@ -95,12 +97,29 @@ describe('columns', () => {
 
   it('ps, newest first', () => {
     const old = container('1'.repeat(64), '/old', ago(10 * M), { Status: 'exited', Running: false, ExitCode: 137, FinishedAt: ago(5 * M) });
-    const web = container('2'.repeat(64), '/web', ago(4 * S), { Status: 'running', Running: true, StartedAt: ago(3 * S) });
+    const web = container('2'.repeat(64), '/web', ago(4 * S), { Status: 'running', Running: true, StartedAt: ago(3 * S) }, { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] });
     expect(formatContainerTable(sortContainers([old, web]), NOW)).toBe(
-      'CONTAINER ID   COMMAND            CREATED          STATUS                       NAMES\n' +
-        '222222222222   "sleep infinity"   4 seconds ago    Up 3 seconds                 web\n' +
-        '111111111111   "sleep infinity"   10 minutes ago   Exited (137) 5 minutes ago   old\n',
+      'CONTAINER ID   COMMAND            CREATED          STATUS                       PORTS                  NAMES\n' +
+        '222222222222   "sleep infinity"   4 seconds ago    Up 3 seconds                 0.0.0.0:8080->80/tcp   web\n' +
+        '111111111111   "sleep infinity"   10 minutes ago   Exited (137) 5 minutes ago                          old\n',
     );
+  });
+
+  it('PORTS folds consecutive ports into ranges, IPv4 first, exposed-only ports last', () => {
+    const b = (ip: string, port: number) => ({ HostIp: ip, HostPort: String(port) });
+    const ports = {
+      '80/tcp': [b('0.0.0.0', 8000), b('::', 8000)],
+      '81/tcp': [b('0.0.0.0', 8001), b('::', 8001)],
+      '82/tcp': [b('0.0.0.0', 8002), b('::', 8002)],
+      '53/udp': [b('127.0.0.1', 5353)],
+      '443/tcp': null,
+    };
+    expect(formatPorts(ports)).toBe('443/tcp, 0.0.0.0:8000-8002->80-82/tcp, 127.0.0.1:5353->53/udp, [::]:8000-8002->80-82/tcp');
+    expect(formatPortLines(ports)).toBe(
+      '53/udp -> 127.0.0.1:5353\n80/tcp -> 0.0.0.0:8000\n80/tcp -> [::]:8000\n81/tcp -> 0.0.0.0:8001\n81/tcp -> [::]:8001\n82/tcp -> 0.0.0.0:8002\n82/tcp -> [::]:8002\n',
+    );
+    expect(formatPortLines(ports, '81/tcp')).toBe('0.0.0.0:8001\n[::]:8001\n');
+    expect(formatPortLines(ports, '443/tcp')).toBe('');
   });
 
   it('-q prints short IDs, one a line', () => {
@@ -146,7 +165,7 @@ function network(id: string, name: string): NetworkJson {
   };
 }
 
-function container(id: string, name: string, created: string, state: Partial<ContainerJson['State']>): ContainerJson {
+function container(id: string, name: string, created: string, state: Partial<ContainerJson['State']>, ports: ContainerJson['NetworkSettings']['Ports'] = {}): ContainerJson {
   return {
     Id: id,
     Created: created,
@@ -158,9 +177,9 @@ function container(id: string, name: string, created: string, state: Partial<Con
     HostnamePath: '',
     HostsPath: '',
     LogPath: '',
-    HostConfig: { Dns: [], DnsSearch: [], DnsOptions: [], ExtraHosts: [], Links: [], NetworkMode: 'bridge', AutoRemove: false },
-    Config: { Hostname: id.slice(0, 12), Domainname: '', Env: [], Cmd: ['sleep', 'infinity'], WorkingDir: '/' },
-    NetworkSettings: { Networks: {} },
+    HostConfig: { Dns: [], DnsSearch: [], DnsOptions: [], ExtraHosts: [], Links: [], NetworkMode: 'bridge', AutoRemove: false, PortBindings: {}, PublishAllPorts: false },
+    Config: { Hostname: id.slice(0, 12), Domainname: '', Env: [], Cmd: ['sleep', 'infinity'], WorkingDir: '/', ExposedPorts: {} },
+    NetworkSettings: { Ports: ports, Networks: {} },
     Dnsnet: { ResolvConfEdited: false, Upstreams: [], Netns: '' },
   };
 }

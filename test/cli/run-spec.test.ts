@@ -32,6 +32,12 @@ describe('run: argv -> RunSpec', () => {
     ['--hostname=', ['--hostname=h1', 'true'], { hostname: 'h1', cmd: ['true'] }],
     ['--network and --ip', ['--network', 'app', '--ip', '172.18.0.9', 'true'], { network: 'app', ip: '172.18.0.9', cmd: ['true'] }],
     ['hidden --net', ['--net', 'app', 'true'], { network: 'app', cmd: ['true'] }],
+    ['--network container:NAME', ['--network', 'container:base', 'true'], { network: 'container:base', cmd: ['true'] }],
+    [
+      '-p, --publish, -P and --expose',
+      ['-p', '8080:80', '--publish', '127.0.0.1::53/udp', '-P', '--expose', '443', '--expose=9000-9001/udp', 'true'],
+      { publish: ['8080:80', '127.0.0.1::53/udp'], publishAll: true, expose: ['443', '9000-9001/udp'], cmd: ['true'] },
+    ],
     ['--net=', ['--net=app', 'true'], { network: 'app', cmd: ['true'] }],
     ['the last network flag wins', ['--network', 'a', '--net', 'b', 'true'], { network: 'b', cmd: ['true'] }],
     [
@@ -99,6 +105,8 @@ describe('other commands: argv -> handler arguments', () => {
       [{ name: 'app', subnets: ['10.1.0.0/24', 'fd00:1::/64'], gateways: ['10.1.0.254'], ipRange: '10.1.0.128/25', ipv6: true, internal: true, options: { mtu: '1400' } }],
     ],
     [['network', 'create', '-d', 'bridge', 'app'], 'networkCreate', [{ name: 'app', subnets: [], gateways: [], ipv6: false, internal: false, options: {} }]],
+    // The daemon knows its drivers (and refuses the others with one line).
+    [['network', 'create', '-d', 'overlay', 'app'], 'networkCreate', [{ name: 'app', driver: 'overlay', subnets: [], gateways: [], ipv6: false, internal: false, options: {} }]],
     [['network', 'ls'], 'networkLs', [{ quiet: false, format: 'table' }]],
     [['network', 'ls', '-q'], 'networkLs', [{ quiet: true, format: 'table' }]],
     [['network', 'list', '--format', 'json'], 'networkLs', [{ quiet: false, format: 'json' }]],
@@ -111,6 +119,8 @@ describe('other commands: argv -> handler arguments', () => {
     [['ps', '-aq'], 'ps', [{ all: true, quiet: true, format: 'table' }]],
     [['ps', '--format', 'json'], 'ps', [{ all: false, quiet: false, format: 'json' }]],
     [['inspect', 'a', 'b'], 'inspect', [['a', 'b']]],
+    [['port', 'web'], 'port', ['web', undefined]],
+    [['port', 'web', '80/udp'], 'port', ['web', '80/udp']],
     [['stop', 'a', 'b'], 'stop', [['a', 'b'], undefined]],
     [['stop', '-t', '0', 'a'], 'stop', [['a'], 0]],
     [['start', 'a'], 'start', [['a']]],
@@ -127,7 +137,6 @@ describe('other commands: argv -> handler arguments', () => {
 
   it.each([
     [['network', 'create', '-o', 'mtu', 'app']],
-    [['network', 'create', '-d', 'overlay', 'app']],
     [['ps', '--format', '{{.ID}}']],
     [['stop', '-t', 'soon', 'a']],
     [['logs', 'a', 'b']],

@@ -15,6 +15,8 @@ export interface DnsnetEnv {
   dir: string;
   env: Record<string, string>;
   hostResolvConf: string;
+  /** The host /etc/hosts this env's daemon reads (a `--network host` container gets a copy). */
+  hostHosts: string;
   defaultBridge: string;
   table: string;
   /** Kernel objects this env's daemon made (filled by teardown): all must be gone afterwards. */
@@ -45,6 +47,8 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dnsnet-it-${tag}-`));
   const hostResolvConf = path.join(dir, 'host-resolv.conf');
   fs.writeFileSync(hostResolvConf, hostResolv);
+  const hostHosts = path.join(dir, 'host-hosts');
+  fs.writeFileSync(hostHosts, `127.0.0.1\tlocalhost\n10.213.77.7\thost-only-name-${tag}\n`);
   const stateRoot = path.join(dir, 'state');
   const defaultBridge = `dnt${tag}`;
   const env: Record<string, string> = {
@@ -53,6 +57,7 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
     DNSNET_HOST_RESOLV_CONF: hostResolvConf,
     DNSNET_SYSTEMD_RESOLV_CONF: path.join(dir, 'systemd-resolv.conf'),
     DNSNET_DEFAULT_BRIDGE: defaultBridge,
+    DNSNET_HOST_HOSTS: hostHosts,
   };
   const table = tableName(path.resolve(stateRoot));
   const cli = (args: string[], opts: { input?: string; timeout?: number } = {}) =>
@@ -72,6 +77,7 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
     dir,
     env,
     hostResolvConf,
+    hostHosts,
     defaultBridge,
     table,
     cli,

@@ -18,6 +18,7 @@ describe('endpoint batches', () => {
     expect(hostEndpointBatch(plan)).toEqual([
       'link add vdn0123456789ab mtu 1400 type veth peer name eth0 mtu 1400 address 02:42:ac:12:00:02 netns dnsnet-abcdefabcdef',
       'link set vdn0123456789ab master dn-111122223333',
+      'link set vdn0123456789ab type bridge_slave hairpin on',
       'link set vdn0123456789ab up',
     ]);
   });

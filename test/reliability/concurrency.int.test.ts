@@ -73,7 +73,7 @@ it('100 concurrent CLI operations end consistent, and removal leaks nothing', { 
   const want = [...Array.from({ length: 40 }, (_, i) => `a${i}`), ...Array.from({ length: 10 }, (_, i) => `k${i}`)];
   expect(names.filter((n) => !n.startsWith('ip'))).toEqual(want.sort());
   expect(names.filter((n) => n.startsWith('ip'))).toHaveLength(5);
-  expect(state.networks.map((n) => n.name).sort()).toEqual(['bridge', 'n1', 'n2']);
+  expect(state.networks.map((n) => n.name).sort()).toEqual(['bridge', 'host', 'n1', 'n2', 'none']);
   for (const k of state.containers.filter((c) => c.name.startsWith('k'))) expect(k.endpoints.map((ep) => ep.networkName)).toEqual(['n2']);
   // Removed containers and networks left nothing in the kernel.
   const removedIds = before.containers.filter((c) => c.name.startsWith('r')).map((c) => c.id);
@@ -107,7 +107,7 @@ it('100 concurrent CLI operations end consistent, and removal leaks nothing', { 
 
   // Everything removed concurrently too: nothing of this root stays in the kernel.
   const veths = state.containers.flatMap((c) => c.endpoints.map((ep) => ep.hostVeth));
-  const devices = state.networks.filter((n) => !n.isDefault).map((n) => n.device);
+  const devices = state.networks.filter((n) => !n.isDefault && n.driver === 'bridge').map((n) => n.device);
   const rms = await Promise.all(state.containers.map((c) => e.cli(['rm', '-f', c.name], { timeout: 180_000 })));
   expect(rms.filter((r) => r.exitCode !== 0).map((r) => String(r.stderr))).toEqual([]);
   await e.ok(['network', 'rm', 'n1', 'n2']);

@@ -197,6 +197,7 @@ export interface StateContainer {
 export interface StateNetwork {
   id: string;
   name: string;
+  driver: string;
   device: string;
   internal: boolean;
   isDefault?: boolean;
@@ -238,7 +239,10 @@ interface IpAddr {
  */
 export async function checkConsistency(e: DnsnetEnv): Promise<string[]> {
   const bad: string[] = [];
-  const { containers, networks, stray } = readState(e);
+  const state = readState(e);
+  const { containers, stray } = state;
+  // The pre-defined `host` and `none` have no kernel objects of their own; their containers no netns of theirs (host) or only lo.
+  const networks = state.networks.filter((n) => n.driver === 'bridge');
   bad.push(...stray.map((s) => `stray file ${s}`));
   const byNet = new Map(networks.map((n) => [n.id, n]));
   const ns = new Set(await ipNetnsList());

@@ -10,6 +10,7 @@ describe('roots and names', () => {
       runRoot: '/run/dnsnet',
       hostResolvConf: '/etc/resolv.conf',
       systemdResolvConf: '/run/systemd/resolve/resolv.conf',
+      hostHosts: '/etc/hosts',
       defaultBridge: 'dnsnet0',
     });
   });

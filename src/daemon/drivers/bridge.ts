@@ -6,7 +6,7 @@ import { DnsnetError, wrapError } from '../../errors.js';
 import { allocateAddress, macFor, resolveIpamConfig } from '../../ipam/index.js';
 import { parseCidr } from '../../ip/index.js';
 import { addEndpoint, deleteLink, type EndpointPlan } from '../../netns/sandbox.js';
-import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName } from '../../bridge/index.js';
+import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName, type Firewall } from '../../bridge/index.js';
 import { netnsName, ownerTag, vethName } from '../../state/kernel-names.js';
 import type { Roots } from '../../state/paths.js';
 import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../../state/types.js';
@@ -75,24 +75,24 @@ export async function planNetwork(
 }
 
 /** Make the bridge and the firewall agree with `all` (which includes net); undo the bridge on failure. */
-export async function realizeNetwork(roots: Roots, net: NetworkRecord, all: NetworkRecord[]): Promise<void> {
+export async function realizeNetwork(roots: Roots, net: NetworkRecord, fw: Firewall): Promise<void> {
   try {
     await createBridge(net, ownerTag(roots.stateRoot));
   } catch (error) {
     throw wrapError(`create bridge ${net.device}`, error, 'kernel');
   }
   try {
-    await applyRuleset(firewallTable(roots), all);
-    await enableForwarding(all.some((n) => n.enableIPv6));
+    await applyRuleset(firewallTable(roots), fw);
+    await enableForwarding(fw.networks.some((n) => n.enableIPv6));
   } catch (error) {
     await deleteBridge(net.device).catch(() => undefined);
     throw wrapError(`set up firewall for ${net.name}`, error, 'kernel');
   }
 }
 
-export async function unrealizeNetwork(roots: Roots, net: NetworkRecord, remaining: NetworkRecord[]): Promise<string[]> {
+export async function unrealizeNetwork(roots: Roots, net: NetworkRecord, fw: Firewall): Promise<string[]> {
   const failures: string[] = [];
-  await applyRuleset(firewallTable(roots), remaining).catch((e: unknown) => failures.push(`firewall: ${(e as Error).message}`));
+  await applyRuleset(firewallTable(roots), fw).catch((e: unknown) => failures.push(`firewall: ${(e as Error).message}`));
   await deleteBridge(net.device).catch((e: unknown) => failures.push(`bridge ${net.device}: ${(e as Error).message}`));
   return failures;
 }
@@ -146,6 +146,8 @@ export function bridgeAttachPlan(c: ContainerRecord, ep: EndpointRecord, net: Ne
 
 export const bridgeDriver: NetworkDriver = {
   name: 'bridge',
+  sandbox: 'own',
+  endpoints: true,
   plan: planNetwork,
   create: realizeNetwork,
   remove: unrealizeNetwork,

@@ -1,11 +1,14 @@
 // What a kind of network does, behind one interface: its kernel objects, its endpoints, how its containers
 // resolve names. The engine's steps (run, connect, rm, network create/rm) call these and nothing
-// driver-specific. Today: `bridge`. Moby's libnetwork driver API and netavark's network types are the
+// driver-specific. Today: `bridge`, and `host` and `null` for the pre-defined networks `host` and `none`. Moby's libnetwork driver API and netavark's network types are the
 // references; this is much smaller.
 import type { NetworkCreateSpec } from '../../api/types.js';
+import type { Firewall } from '../../bridge/index.js';
 import type { EndpointPlan } from '../../netns/sandbox.js';
 import type { Roots } from '../../state/paths.js';
 import type { ContainerRecord, EndpointRecord, NetworkRecord } from '../../state/types.js';
+
+export type DnsMode = 'embedded' | 'legacy' | 'host';
 
 export interface EndpointRequest {
   aliases: string[];
@@ -19,12 +22,16 @@ export interface EndpointRequest {
 
 export interface NetworkDriver {
   readonly name: NetworkRecord['driver'];
+  /** Where its containers live: a netns of their own (bridge, null) or the host's (host). */
+  readonly sandbox: 'own' | 'host';
+  /** Whether a container gets an endpoint on it (an address and a veth); false for host and null. */
+  readonly endpoints: boolean;
   /** The record of a new network (all validation here); nothing is applied yet. */
   plan(spec: NetworkCreateSpec, existing: NetworkRecord[], hostNameservers: string[], opts?: { isDefault?: boolean; device?: string }): Promise<NetworkRecord>;
-  /** Make its kernel objects (`all` includes it); undoes what it made on failure. */
-  create(roots: Roots, net: NetworkRecord, all: NetworkRecord[]): Promise<void>;
-  /** Remove its kernel objects; keeps going, returns what failed. */
-  remove(roots: Roots, net: NetworkRecord, remaining: NetworkRecord[]): Promise<string[]>;
+  /** Make its kernel objects (`fw`, the firewall to apply, includes it); undoes what it made on failure. */
+  create(roots: Roots, net: NetworkRecord, fw: Firewall): Promise<void>;
+  /** Remove its kernel objects (`fw`: the firewall without it); keeps going, returns what failed. */
+  remove(roots: Roots, net: NetworkRecord, fw: Firewall): Promise<string[]>;
   /** Whether its kernel objects are there (after a reboot they are not). */
   exists(net: NetworkRecord): boolean;
   /** A new endpoint of `c` on `net` (pure: addresses from IPAM, names). */
@@ -34,6 +41,6 @@ export interface NetworkDriver {
   /** Add an endpoint to a running container; remove one. */
   join(plan: EndpointPlan): Promise<void>;
   leave(ep: EndpointRecord): Promise<void>;
-  /** How its containers resolve names: the embedded resolver, or a filtered copy of the host's file. */
-  dnsMode(net: NetworkRecord): 'embedded' | 'legacy';
+  /** How its containers resolve names: the embedded resolver, a filtered copy of the host's file, or the host's file. */
+  dnsMode(net: NetworkRecord): DnsMode;
 }

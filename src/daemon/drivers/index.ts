@@ -3,11 +3,13 @@ import { DnsnetError } from '../../errors.js';
 import type { NetworkRecord } from '../../state/types.js';
 import { bridgeDriver } from './bridge.js';
 import type { NetworkDriver } from './driver.js';
+import { hostDriver, nullDriver } from './predefined.js';
 
-export type { EndpointRequest, NetworkDriver } from './driver.js';
+export type { DnsMode, EndpointRequest, NetworkDriver } from './driver.js';
 export { DEFAULT_NETWORK, defaultNetworkSpec, firewallTable } from './bridge.js';
+export { isPredefined, predefinedNetwork } from './predefined.js';
 
-const DRIVERS: Record<string, NetworkDriver> = { bridge: bridgeDriver };
+const DRIVERS: Record<string, NetworkDriver> = { bridge: bridgeDriver, host: hostDriver, null: nullDriver };
 
 export function driverFor(net: Pick<NetworkRecord, 'driver'> | string): NetworkDriver {
   const name = typeof net === 'string' ? net : net.driver;
