@@ -1,6 +1,6 @@
 // TCP load for bench/ports.sh: a server for the container, and two clients (connections per second, bulk throughput).
-//   tcpbench serve PORT                      [::]:PORT (dual stack), THREADS accept loops; a connection sends one
-//                                            byte: 'c' -> answer 'k' and close; 'b' -> read to EOF, then close
+//   tcpbench serve PORT...                   [::]:PORT (dual stack) for each PORT, 4 accept loops each; a connection
+//                                            sends one byte: 'c' -> answer 'k' and close; 'b' -> read to EOF, then close
 //   tcpbench cps HOST PORT SECONDS CONC      CONC threads: connect, 'c', read 'k', close; prints connections/s
 //   tcpbench bulk HOST PORT SECONDS          one connection: 'b' then 64 KiB writes for SECONDS; prints MB/s
 #define _GNU_SOURCE
@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int lfd;
 static struct sockaddr_storage dst;
 static socklen_t dstlen;
 static double deadline;
@@ -31,8 +30,8 @@ static double now(void) {
 }
 
 static void *serve_loop(void *arg) {
-  (void)arg;
-  static char buf[1 << 16];
+  int lfd = (int)(long)arg;
+  static __thread char buf[1 << 16];
   for (;;) {
     int c = accept(lfd, NULL, NULL);
     if (c < 0) continue;
@@ -87,18 +86,20 @@ static void resolve(const char *host, const char *port) {
 
 int main(int argc, char **argv) {
   if (argc >= 3 && strcmp(argv[1], "serve") == 0) {
-    lfd = socket(AF_INET6, SOCK_STREAM, 0);
-    int one = 1, zero = 0;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(atoi(argv[2])), .sin6_addr = in6addr_any};
-    if (bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 4096) != 0) {
-      perror("tcpbench: listen");
-      return 1;
+    pthread_t t;
+    for (int p = 2; p < argc; p++) {
+      int lfd = socket(AF_INET6, SOCK_STREAM, 0);
+      int one = 1, zero = 0;
+      setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+      struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(atoi(argv[p])), .sin6_addr = in6addr_any};
+      if (bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 4096) != 0) {
+        perror("tcpbench: listen");
+        return 1;
+      }
+      for (int i = 0; i < 4; i++) pthread_create(&t, NULL, serve_loop, (void *)(long)lfd);
     }
-    pthread_t t[8];
-    for (int i = 0; i < 8; i++) pthread_create(&t[i], NULL, serve_loop, NULL);
-    pthread_join(t[0], NULL);
+    pthread_join(t, NULL);
     return 0;
   }
   if (argc >= 6 && strcmp(argv[1], "cps") == 0) {

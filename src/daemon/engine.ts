@@ -14,10 +14,8 @@ import { paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import type { ContainerRecord, NetworkRecord } from '../state/types.js';
 import { hostHasIPv6, readHostResolv, type HostResolv } from './container-files.js';
-import { driverFor, firewallTable, isPredefined } from './drivers/index.js';
-import { applyRuleset, setRouteLocalnet } from '../bridge/index.js';
-import { PortHolder, type PublishedPort } from '../ports/holder.js';
-import { netnsKind } from '../state/modes.js';
+import { driverFor, isPredefined } from './drivers/index.js';
+import { Published } from './published.js';
 import { containerJson, networkJson } from './json.js';
 import { Mutex } from './mutex.js';
 import { Sandboxes } from './sandboxes.js';
@@ -26,7 +24,6 @@ import {
   attachPlans,
   buildEnv,
   findContainer,
-  bindingsToPublish,
   findNetwork,
   firewall,
   joinTarget,
@@ -34,8 +31,8 @@ import {
   modeNetwork,
   nextIfIndex,
   planEndpoint,
-  proxyTarget,
   planRun,
+  refuseModeChange,
   runWarnings,
   usesEmbeddedDns,
   type World,
@@ -58,7 +55,7 @@ export class Engine implements World {
   private readonly lock = new Mutex();
   private readonly supervisor: Supervisor;
   private readonly spare = new SpareNetns();
-  private readonly portHolder: PortHolder;
+  private readonly published: Published;
   readonly sandboxes: Sandboxes;
 
   constructor(
@@ -69,7 +66,7 @@ export class Engine implements World {
     this.resolver = new Resolver({ log: (line) => log(line) });
     this.host = readHostResolv(roots);
     this.sandboxes = new Sandboxes(this, this.resolver, this.store, this.spare, log);
-    this.portHolder = new PortHolder(log, this.loIPv6);
+    this.published = new Published(this, log);
     this.supervisor = new Supervisor({
       containers: () => this.containers.values(),
       exited: (id, pid, exitCode, error) => this.containerExited(id, pid, exitCode, error),
@@ -84,30 +81,17 @@ export class Engine implements World {
     this.resolver.setHostUpstreams(this.hostUpstreams());
     await loadState(this);
     await recover(this);
-    // The ports of re-adopted containers: held again (their DNAT rules kept working meanwhile).
-    for (const c of this.containers.values()) {
-      if (c.state.status !== 'running' || (c.ports ?? []).length === 0) continue;
-      const failed = await this.portHolder.readopt(c.id, c.ports ?? [], () => proxyTarget(this, c));
-      for (const f of failed) this.log(`[daemon] container ${c.name}: could not hold published port ${f} again`);
-    }
-    await this.syncFirewall();
+    await this.published.readopt();
+    await this.published.sync(); // the networks and the ports, now that the containers are known
     this.spare.refill();
     this.supervisor.start();
   }
 
   async close(): Promise<void> {
     this.supervisor.close();
-    this.portHolder.close();
+    this.published.close();
     this.spare.close();
     await this.resolver.close();
-  }
-
-  /** Make the nftables table match the networks and the ports published now (route_localnet where ports are). */
-  async syncFirewall(): Promise<void> {
-    const fw = firewall(this);
-    const withPorts = new Set(fw.ports.length > 0 ? fw.networks.filter((n) => n.driver === 'bridge').map((n) => n.device) : []);
-    for (const n of fw.networks) if (n.driver === 'bridge') await setRouteLocalnet(n.device, withPorts.has(n.device));
-    await applyRuleset(firewallTable(this.roots), fw);
   }
 
   hostHosts(): string {
@@ -223,9 +207,9 @@ export class Engine implements World {
         this.containers.set(c.id, c);
         try {
           await this.store.saveContainer(c); // a crash from here on is rolled back at the next start
-          await this.publish(c);
+          await this.published.hold(c);
           await this.sandboxes.build(c);
-          if (c.ports?.length) await this.syncFirewall();
+          await this.published.endpointsChanged(c);
           const launch = launchFor(this, c, spec.callerEnv);
           if (spec.detach) this.spawnDetached(c, launch);
           // Foreground: the CLI spawns it and reports; if it never does, do not keep the sandbox forever.
@@ -257,9 +241,9 @@ export class Engine implements World {
         }
         c.state = { ...c.state, status: 'created', pid: 0 };
         try {
-          await this.publish(c);
+          await this.published.hold(c);
           await this.sandboxes.build(c);
-          if (c.ports?.length) await this.syncFirewall();
+          await this.published.endpointsChanged(c);
           this.spawnDetached(c, launchFor(this, c, undefined));
           c.detach = true;
           await this.store.saveContainer(c);
@@ -267,7 +251,7 @@ export class Engine implements World {
           return { id: c.id, name: c.name };
         } catch (error) {
           await this.sandboxes.teardown(c);
-          await this.unpublish(c);
+          await this.published.release(c);
           c.endpoints = [];
           c.state = { ...c.state, status: 'exited' };
           await this.store.saveContainer(c).catch(() => undefined);
@@ -284,23 +268,9 @@ export class Engine implements World {
     return op;
   }
 
-  /** Hold the host ports `c` publishes (all or none: a taken port refuses the run, changing nothing). */
-  private async publish(c: ContainerRecord): Promise<void> {
-    const others: PublishedPort[] = [...this.containers.values()].filter((o) => o.id !== c.id).flatMap((o) => o.ports ?? []);
-    c.ports = await this.portHolder.reserve(c.id, bindingsToPublish(this, c), () => proxyTarget(this, c), others);
-  }
-
-  /** Let go of `c`'s host ports and their rules. */
-  private async unpublish(c: ContainerRecord): Promise<void> {
-    this.portHolder.release(c.id);
-    if ((c.ports ?? []).length === 0) return;
-    c.ports = [];
-    await this.syncFirewall().catch((e: unknown) => this.log(`[daemon] firewall after ${c.name}: ${(e as Error).message}`));
-  }
-
   private async rollbackRun(c: ContainerRecord): Promise<void> {
     await this.sandboxes.teardown(c);
-    await this.unpublish(c);
+    await this.published.release(c);
     await this.store.deleteContainer(c.id).catch(() => undefined);
     this.containers.delete(c.id);
     await this.sandboxes.refreshLinkers(c.name);
@@ -361,7 +331,7 @@ export class Engine implements World {
       ...(err ? { error: err } : {}),
     };
     await this.sandboxes.teardown(c);
-    await this.unpublish(c);
+    await this.published.release(c);
     // Only now: `inspect` and `ps` (which do not wait for the lock) say exited once the netns, veths
     // and names are gone, not while they are being removed.
     c.state = state;
@@ -428,7 +398,7 @@ export class Engine implements World {
       try {
         await driver.join(attachPlans(this, c, [ep], 1)[0]!);
         await this.sandboxes.endpointsChanged(c, { forgetIfLegacy: false });
-        if (c.ports?.length) await this.syncFirewall();
+        await this.published.endpointsChanged(c);
         await this.store.saveContainer(c);
       } catch (error) {
         c.endpoints = c.endpoints.filter((e) => e !== ep);
@@ -449,7 +419,7 @@ export class Engine implements World {
       if (c.state.status === 'running') {
         await driverFor(net).leave(ep);
         await this.sandboxes.endpointsChanged(c, { forgetIfLegacy: false });
-        if (c.ports?.length) await this.syncFirewall();
+        await this.published.endpointsChanged(c);
       }
       await this.store.saveContainer(c);
     });
@@ -460,18 +430,5 @@ export class Engine implements World {
   /** Remove kernel objects that look like this root's but that no record owns (dead state). */
   systemPrune(): Promise<string[]> {
     return this.lock.run(() => pruneSystem(this));
-  }
-}
-
-/** Docker's refusals: a container in host, none or container: mode keeps that mode; host and none take no one else. */
-function refuseModeChange(w: World, c: ContainerRecord, net: NetworkRecord, op: 'connect' | 'disconnect'): void {
-  const refuse = (why: string) => new DnsnetError('conflict', `${op} ${c.name} ${op === 'connect' ? 'to' : 'from'} ${net.name}: ${why}`);
-  if (net.driver === 'host') throw refuse('container cannot be disconnected from host network or connected to host network');
-  if (op === 'connect' && netnsKind(c) !== 'own') {
-    throw refuse('container sharing network namespace with another container or host cannot be connected to any other network');
-  }
-  if (op === 'disconnect' && net.driver === 'null') throw refuse('a container keeps the none mode it was run with until it is removed');
-  if (net.driver === 'null' || modeNetwork(w, c)?.driver === 'null') {
-    throw refuse('container cannot be connected to multiple networks with one of the networks in private (none) mode');
   }
 }

@@ -214,6 +214,19 @@ export function runWarnings(spec: Pick<RunSpec, 'dns' | 'network' | 'publish' | 
   return warnings;
 }
 
+/** Docker's refusals: a container in host, none or container: mode keeps that mode; host and none take no one else. */
+export function refuseModeChange(w: World, c: ContainerRecord, net: NetworkRecord, op: 'connect' | 'disconnect'): void {
+  const refuse = (why: string) => new DnsnetError('conflict', `${op} ${c.name} ${op === 'connect' ? 'to' : 'from'} ${net.name}: ${why}`);
+  if (net.driver === 'host') throw refuse('container cannot be disconnected from host network or connected to host network');
+  if (op === 'connect' && netnsKind(c) !== 'own') {
+    throw refuse('container sharing network namespace with another container or host cannot be connected to any other network');
+  }
+  if (op === 'disconnect' && net.driver === 'null') throw refuse('a container keeps the none mode it was run with until it is removed');
+  if (net.driver === 'null' || modeNetwork(w, c)?.driver === 'null') {
+    throw refuse('container cannot be connected to multiple networks with one of the networks in private (none) mode');
+  }
+}
+
 /** Addresses of `networkId` that containers hold. */
 export function usedAddresses(w: World, networkId: string): Set<string> {
   const used = new Set<string>();
