@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" != 0 ]; then echo "setup: run as root (dnsnet makes namespaces, bridges and nftables rules)" >&2; exit 1; fi
 
-need=(iproute2 nftables iputils-ping util-linux hostname procps bind9-dnsutils musl-tools gcc)
+need=(iproute2 nftables iputils-ping util-linux hostname procps bind9-dnsutils musl-tools gcc attr busybox-static)
 missing=()
 for p in "${need[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -26,6 +26,10 @@ export const ROUTES = {
   logs: { method: 'GET', path: '/containers/:ref/logs' },
   stats: { method: 'GET', path: '/stats' },
   systemPrune: { method: 'POST', path: '/system/prune' },
+  pull: { method: 'POST', path: '/images/pull' },
+  listImages: { method: 'GET', path: '/images' },
+  inspectImage: { method: 'GET', path: '/images/:ref/json' },
+  removeImage: { method: 'DELETE', path: '/images/:ref' },
 } as const satisfies Record<string, Route>;
 
 /** The URL of `route` with `:ref` filled in (encoded) and the query's set flags (`?all=1`). */

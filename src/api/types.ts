@@ -21,6 +21,10 @@
 //   POST   /containers/:ref/exec     ExecSpec -> Launch          (the CLI spawns it)
 //   GET    /stats                          -> StatsJson
 //   POST   /system/prune                   -> { removed: string[] }
+//   POST   /images/pull         PullSpec  -> PullJson
+//   GET    /images                         -> ImageSummaryJson[]
+//   GET    /images/:ref/json               -> ImageInspectJson   (ref = name[:tag], name@digest, ID or ID prefix)
+//   DELETE /images/:ref?force=1            -> RemovedImageJson
 
 export interface ApiError {
   code: string; // DnsnetError code
@@ -166,4 +170,55 @@ export interface ContainerJson {
 
 export interface StatsJson {
   resolver: Record<string, number | Record<string, Record<string, number>>>;
+}
+
+/** `dnsnet pull`: a reference, and whether TLS is required (false: plain HTTP, Podman's --tls-verify=false). */
+export interface PullSpec {
+  ref: string;
+  tlsVerify?: boolean;
+}
+
+export interface PullJson {
+  ref: string; // familiar, as pulled: busybox:latest
+  id: string; // sha256:<config>
+  digest: string; // of the manifest
+  fetched: number;
+  present: number;
+  progress: string[];
+}
+
+/** Docker's image list entry (GET /images/json). */
+export interface ImageSummaryJson {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Created: number; // unix seconds
+  Size: number;
+  SharedSize: number;
+  VirtualSize: number;
+  Labels: Record<string, string> | null;
+  Containers: number;
+}
+
+/** Docker's `image inspect` shape (the fields dnsnet fills). */
+export interface ImageInspectJson {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Parent: string;
+  Comment: string;
+  Created: string;
+  Os: string;
+  Architecture: string;
+  Size: number;
+  VirtualSize: number;
+  Config: Record<string, unknown>;
+  RootFS: { Type: 'layers'; Layers: string[] };
+  Dnsnet: { Pulled: string; Layers: { Digest: string; MediaType: string; Size: number }[] };
+}
+
+export interface RemovedImageJson {
+  untagged: string[];
+  deleted: string[];
 }

@@ -1,7 +1,7 @@
 // The real command actions: call the daemon through the client and print results the way Docker does.
 import fs from 'node:fs';
 import { ROUTES, routeUrl } from '../api/routes.js';
-import type { ContainerJson, Launch, NetworkJson, RunResult, StatsJson } from '../api/types.js';
+import type { ContainerJson, ImageInspectJson, ImageSummaryJson, Launch, NetworkJson, PullJson, RemovedImageJson, RunResult, StatsJson } from '../api/types.js';
 import { DnsnetError } from '../errors.js';
 import type { Client } from './client.js';
 import { forEachRef, reportFailure } from './exit.js';
@@ -12,8 +12,10 @@ import {
   formatJson,
   formatJsonArray,
   formatJsonLines,
+  formatImageTable,
   formatNetworkTable,
   formatPortLines,
+  formatPull,
   formatStatsTable,
   sortContainers,
   sortNetworks,
@@ -90,6 +92,25 @@ export function createHandlers(client: Client, version: string, io: Io = process
       }
       out(text);
       return 0;
+    },
+    async pull(ref, tlsVerify) {
+      const r = await client.call<PullJson>(ROUTES.pull, { body: tlsVerify === undefined ? { ref } : { ref, tlsVerify } });
+      out(formatPull(ref, r));
+      return 0;
+    },
+    async images({ quiet, format }) {
+      const images = await client.call<ImageSummaryJson[]>(ROUTES.listImages);
+      out(quiet ? formatIds([...new Set(images.map((i) => i.Id.replace(/^sha256:/, '')))]) : format === 'json' ? formatJsonLines(images) : formatImageTable(images));
+      return 0;
+    },
+    async imageInspect(refs) {
+      return inspectAll(refs, (r) => client.call<ImageInspectJson>(ROUTES.inspectImage, { ref: r }), out, io.stderr);
+    },
+    async rmi(refs, force) {
+      return forEachRef(refs, async (r) => {
+        const res = await client.call<RemovedImageJson>(ROUTES.removeImage, { ref: r, query: { force } });
+        out(res.untagged.map((t) => `Untagged: ${t}\n`).join('') + res.deleted.map((d) => `Deleted: ${d}\n`).join(''));
+      }, io.stderr);
     },
     async inspect(refs) {
       return inspectAll(refs, (r) => client.call<ContainerJson>(ROUTES.inspectContainer, { ref: r }), out, io.stderr);

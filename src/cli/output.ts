@@ -1,5 +1,5 @@
 // Pure renderers of API values for the terminal: Docker-like tables, JSON, IDs, and status/age phrases.
-import type { ContainerJson, NetworkJson, PortBindingJson, StatsJson } from '../api/types.js';
+import type { ContainerJson, ImageSummaryJson, NetworkJson, PortBindingJson, PullJson, StatsJson } from '../api/types.js';
 
 /**
  * Columns as Docker's tabwriter lays them out (minwidth 10, padding 3): each cell but the last is
@@ -185,4 +185,47 @@ function parseTime(text: string | undefined): number | undefined {
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** go-units HumanSizeWithPrecision(size, 3), which `docker images` uses: decimal units, 3 significant digits. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let size = bytes;
+  let i = 0;
+  while (size >= 1000 && i < units.length - 1) {
+    size /= 1000;
+    i++;
+  }
+  return `${Number(size.toPrecision(3))}${units[i]}`;
+}
+
+/** `docker images`: a row per tag (an untagged image: <none> <none>), newest first. */
+export function formatImageTable(images: ImageSummaryJson[], now: number = Date.now()): string {
+  const rows: string[][] = [];
+  for (const img of [...images].sort((a, b) => b.Created - a.Created)) {
+    const id = img.Id.replace(/^sha256:/, '').slice(0, 12);
+    const created = `${humanDuration(now - img.Created * 1000)} ago`;
+    const tags = img.RepoTags.length > 0 ? img.RepoTags : ['<none>:<none>'];
+    for (const t of tags) {
+      const colon = t.lastIndexOf(':');
+      rows.push([t.slice(0, colon), t.slice(colon + 1), id, created, humanSize(img.Size)]);
+    }
+  }
+  return formatTable(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows);
+}
+
+/** `docker pull`'s report, from what the daemon did. */
+export function formatPull(raw: string, r: PullJson): string {
+  const lines: string[] = [];
+  const tagGiven = /@|:[^/]*$/.test(raw);
+  if (!tagGiven) lines.push('Using default tag: latest');
+  const at = r.ref.indexOf('@');
+  const name = at >= 0 ? r.ref.slice(0, at) : r.ref.slice(0, r.ref.lastIndexOf(':'));
+  const tag = at >= 0 ? r.ref.slice(at + 1) : r.ref.slice(r.ref.lastIndexOf(':') + 1);
+  lines.push(`${tag}: Pulling from ${name.includes('/') ? name : `library/${name}`}`);
+  lines.push(...r.progress);
+  lines.push(`Digest: ${r.digest}`);
+  lines.push(r.fetched > 0 ? `Status: Downloaded newer image for ${r.ref}` : `Status: Image is up to date for ${r.ref}`);
+  lines.push(r.ref);
+  return lines.join('\n') + '\n';
 }

@@ -25,6 +25,10 @@ export interface Handlers {
   ps(opts: ListOptions & { all: boolean }): Promise<number>;
   inspect(refs: string[]): Promise<number>;
   port(ref: string, port: string | undefined): Promise<number>;
+  pull(ref: string, tlsVerify: boolean | undefined): Promise<number>;
+  images(opts: ListOptions): Promise<number>;
+  imageInspect(refs: string[]): Promise<number>;
+  rmi(refs: string[], force: boolean): Promise<number>;
   stop(refs: string[], timeout: number | undefined): Promise<number>;
   start(refs: string[]): Promise<number>;
   rm(refs: string[], force: boolean): Promise<number>;
@@ -178,6 +182,30 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .description('show containers as JSON')
     .argument('<container...>')
     .action(async (refs: string[]) => done(await handlers.inspect(refs)));
+  const pullAction = async (ref: string, opts: { tlsVerify?: boolean }) => done(await handlers.pull(ref, opts.tlsVerify));
+  const imagesAction = async (opts: { quiet?: boolean; format: Format }) => done(await handlers.images({ quiet: opts.quiet ?? false, format: opts.format }));
+  const rmiAction = async (refs: string[], opts: { force?: boolean }) => done(await handlers.rmi(refs, opts.force ?? false));
+  const pullCommand = (cmd: Command) =>
+    cmd
+      .description('pull an image from a registry')
+      .argument('<image>', 'NAME[:TAG|@DIGEST]')
+      .option('--tls-verify <bool>', 'require HTTPS (false: plain HTTP for this pull, as Podman)', parseTlsVerify)
+      .action(pullAction);
+  const imagesCommand = (cmd: Command) => cmd.description('list images').option('-q, --quiet', 'only image IDs').addOption(formatOption()).action(imagesAction);
+  const rmiCommand = (cmd: Command) =>
+    cmd.description('remove images').argument('<image...>').option('-f, --force', 'remove an image of several tags by ID').action(rmiAction);
+  pullCommand(program.command('pull'));
+  imagesCommand(program.command('images'));
+  rmiCommand(program.command('rmi'));
+  const image = program.command('image').description('manage images').helpCommand(false);
+  pullCommand(image.command('pull'));
+  imagesCommand(image.command('ls').alias('list'));
+  rmiCommand(image.command('rm').alias('remove'));
+  image
+    .command('inspect')
+    .description('show images as JSON')
+    .argument('<image...>')
+    .action(async (refs: string[]) => done(await handlers.imageInspect(refs)));
   program
     .command('port')
     .description("list a container's published ports, or where one port is published")
@@ -258,6 +286,12 @@ function collectMap(value: string, previous: Record<string, string> | undefined)
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError('expected key=value.');
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+function parseTlsVerify(value: string): boolean {
+  if (/^(true|1)$/i.test(value)) return true;
+  if (/^(false|0)$/i.test(value)) return false;
+  throw new InvalidArgumentError('expected true or false.');
 }
 
 function parseSeconds(value: string): number {

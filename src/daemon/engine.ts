@@ -16,6 +16,7 @@ import type { ContainerRecord, NetworkRecord } from '../state/types.js';
 import { hostHasIPv6, readHostResolv, type HostResolv } from './container-files.js';
 import { driverFor, isPredefined } from './drivers/index.js';
 import { Published } from './published.js';
+import { Images } from './images.js';
 import { containerJson, networkJson } from './json.js';
 import { Mutex } from './mutex.js';
 import { Sandboxes } from './sandboxes.js';
@@ -56,6 +57,7 @@ export class Engine implements World {
   private readonly supervisor: Supervisor;
   private readonly spare = new SpareNetns();
   private readonly published: Published;
+  readonly images: Images;
   readonly sandboxes: Sandboxes;
 
   constructor(
@@ -67,6 +69,7 @@ export class Engine implements World {
     this.host = readHostResolv(roots);
     this.sandboxes = new Sandboxes(this, this.resolver, this.store, this.spare, log);
     this.published = new Published(this, log);
+    this.images = new Images(roots.stateRoot, process.env.DNSNET_INSECURE_REGISTRIES, log);
     this.supervisor = new Supervisor({
       containers: () => this.containers.values(),
       exited: (id, pid, exitCode, error) => this.containerExited(id, pid, exitCode, error),
@@ -423,6 +426,13 @@ export class Engine implements World {
       }
       await this.store.saveContainer(c);
     });
+  }
+
+  // ---------- images ----------
+
+  /** `rmi`: refused while a container (any state) was made from the image, as Docker does. */
+  removeImage(ref: string, force: boolean) {
+    return this.images.remove(ref, force, (id) => [...this.containers.values()].filter((c) => c.image?.id === id).map((c) => c.id));
   }
 
   // ---------- system ----------

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { DnsnetError } from '../errors.js';
 import { ROUTES, routePattern, type Route as ApiRoute } from '../api/routes.js';
-import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, RunSpec } from '../api/types.js';
+import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, PullSpec, RunSpec } from '../api/types.js';
 import type { Engine } from './engine.js';
 
 const MAX_BODY = 1 << 20;
@@ -44,6 +44,10 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
   add(ROUTES.logs, async (req, res, [ref], _b, query) => streamLogs(engine, ref!, query.get('follow') === '1', req, res));
   add(ROUTES.stats, async () => ({ resolver: engine.resolver.stats() }));
   add(ROUTES.systemPrune, async () => ({ removed: await engine.systemPrune() }));
+  add(ROUTES.pull, async (_q, _r, _p, body) => engine.images.pull(body as PullSpec));
+  add(ROUTES.listImages, async () => engine.images.list());
+  add(ROUTES.inspectImage, async (_q, _r, [ref]) => engine.images.inspect(ref!));
+  add(ROUTES.removeImage, async (_q, _r, [ref], _b, query) => engine.removeImage(ref!, query.get('force') === '1'));
 
   return http.createServer((req, res) => {
     void (async () => {
