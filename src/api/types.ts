@@ -64,6 +64,9 @@ export interface RunSpec {
   env: string[]; // K=V, or K to take it from the caller
   workdir?: string;
   rootfs?: string;
+  /** `run IMAGE`: --entrypoint ('' clears the image's) and -u/--user. */
+  entrypoint?: string;
+  user?: string;
   /** -p/--publish, as given: [IP:][HOSTPORT:]CPORT[/PROTO], ranges too. */
   publish?: string[];
   /** -P/--publish-all: every exposed port to an ephemeral host port. */
@@ -121,6 +124,8 @@ export interface PortBindingJson {
 export interface ContainerJson {
   Id: string;
   Created: string;
+  /** `run IMAGE`: the image's ID (Config.Image: the reference as given). */
+  Image?: string;
   Path: string;
   Args: string[];
   State: { Status: string; Running: boolean; Pid: number; ExitCode: number; Error: string; StartedAt: string; FinishedAt: string };
@@ -142,7 +147,7 @@ export interface ContainerJson {
     PortBindings: Record<string, PortBindingJson[]>;
     PublishAllPorts: boolean;
   };
-  Config: { Hostname: string; Domainname: string; Env: string[]; Cmd: string[]; WorkingDir: string; Rootfs?: string; ExposedPorts: Record<string, Record<string, never>> };
+  Config: { Hostname: string; Domainname: string; Env: string[]; Cmd: string[]; WorkingDir: string; Rootfs?: string; Image?: string; User?: string; ExposedPorts: Record<string, Record<string, never>> };
   NetworkSettings: {
     /** While it runs: each exposed port, with the host ports it is published on, or null. */
     Ports: Record<string, PortBindingJson[] | null>;

@@ -126,7 +126,7 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
   program
     .command('run')
     .description('run a command in a new container')
-    .usage('[options] COMMAND [ARG...]')
+    .usage('[options] IMAGE|COMMAND [ARG...]')
     .helpOption('--help', 'display help for command') // -h is --hostname, as in Docker
     .argument('<command...>')
     .passThroughOptions()
@@ -151,6 +151,8 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .option('-e, --env <key[=value]>', 'environment variable (repeatable; K alone copies it from here)', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('--rootfs <dir>', 'root directory of the container')
+    .option('--entrypoint <cmd>', "run IMAGE: replace the image's entrypoint ('' clears it)")
+    .option('-u, --user <user[:group]>', 'run IMAGE: the user to run as (a name of the image or numbers)')
     .addOption(new Option('-i, --interactive').hideHelp()) // Docker habit (`-it`): stdio is always attached
     .addOption(new Option('-t, --tty').hideHelp())
     .action(async (cmd: string[], opts: RunOptions) => done(await handlers.run(buildRunSpec(opts, cmd, env))));

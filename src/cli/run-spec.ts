@@ -21,6 +21,8 @@ export interface RunOptions {
   publish?: string[];
   publishAll?: boolean;
   expose?: string[];
+  entrypoint?: string;
+  user?: string;
 }
 
 export interface ExecOptions {
@@ -51,6 +53,8 @@ export function buildRunSpec(opts: RunOptions, cmd: string[], callerEnv: NodeJS.
   if (opts.publish !== undefined) spec.publish = opts.publish;
   if (opts.publishAll) spec.publishAll = true;
   if (opts.expose !== undefined) spec.expose = opts.expose;
+  if (opts.entrypoint !== undefined) spec.entrypoint = opts.entrypoint;
+  if (opts.user !== undefined) spec.user = opts.user;
   const passed = pickCallerEnv(env, callerEnv);
   if (passed) spec.callerEnv = passed;
   return spec;

@@ -17,6 +17,7 @@ import { hostHasIPv6, readHostResolv, type HostResolv } from './container-files.
 import { driverFor, isPredefined } from './drivers/index.js';
 import { Published } from './published.js';
 import { Images } from './images.js';
+import { prepareImageRoot } from './rootfs.js';
 import { containerJson, networkJson } from './json.js';
 import { Mutex } from './mutex.js';
 import { Sandboxes } from './sandboxes.js';
@@ -95,6 +96,18 @@ export class Engine implements World {
     this.published.close();
     this.spare.close();
     await this.resolver.close();
+  }
+
+  findImage(ref: string) {
+    return this.images.store.tryFind(ref, { byPrefix: false });
+  }
+
+  imageFile(layers: string[], rel: string): string | undefined {
+    return this.images.store.readFile(layers, rel);
+  }
+
+  imageLayerDir(digest: string): string {
+    return this.images.store.layerDir(digest);
   }
 
   hostHosts(): string {
@@ -213,6 +226,7 @@ export class Engine implements World {
           await this.published.hold(c);
           await this.sandboxes.build(c);
           await this.published.endpointsChanged(c);
+          prepareImageRoot(this.roots, c);
           const launch = launchFor(this, c, spec.callerEnv);
           if (spec.detach) this.spawnDetached(c, launch);
           // Foreground: the CLI spawns it and reports; if it never does, do not keep the sandbox forever.
@@ -247,6 +261,7 @@ export class Engine implements World {
           await this.published.hold(c);
           await this.sandboxes.build(c);
           await this.published.endpointsChanged(c);
+          prepareImageRoot(this.roots, c);
           this.spawnDetached(c, launchFor(this, c, undefined));
           c.detach = true;
           await this.store.saveContainer(c);
@@ -375,7 +390,7 @@ export class Engine implements World {
     const c = this.findContainer(ref);
     if (c.state.status !== 'running') throw new DnsnetError('conflict', `exec in ${c.name}: the container is not running`);
     if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) throw new DnsnetError('invalid', `exec: "${spec.workdir}" is not an absolute path`);
-    return { argv: buildExecArgv(c.state.pid, spec.workdir ?? c.workdir, spec.cmd), env: buildEnv(c, spec.callerEnv, spec.env) };
+    return { argv: buildExecArgv(c.state.pid, spec.workdir ?? c.workdir, spec.cmd, c.image), env: buildEnv(c, spec.callerEnv, spec.env) };
   }
 
   logPath(ref: string): { id: string; path: string; running: () => boolean } {

@@ -99,6 +99,7 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
   return {
     Id: c.id,
     Created: c.created,
+    ...(c.image ? { Image: c.image.id } : {}),
     Path: c.cmd[0] ?? '',
     Args: c.cmd.slice(1),
     State: {
@@ -133,6 +134,7 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
       Cmd: c.cmd,
       WorkingDir: c.workdir,
       ...(c.rootfs ? { Rootfs: c.rootfs } : {}),
+      ...(c.image ? { Image: c.image.ref, User: c.image.user } : {}),
       ExposedPorts: Object.fromEntries((c.exposedPorts ?? []).map((k) => [k, {}])),
     },
     NetworkSettings: { Ports: running ? portsJson(c) : {}, Networks: nets },

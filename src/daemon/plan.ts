@@ -17,6 +17,9 @@ import { parseLink, type Link } from '../state/links.js';
 import type { Firewall, PortRule } from '../bridge/index.js';
 import { exposedPorts, parsePublish, publishedBindings, type PortBindingRecord } from '../ports/spec.js';
 import type { ProxyTarget } from '../ports/holder.js';
+import { imageRun, resolveUser } from '../images/run-config.js';
+import type { ImageRecord } from '../images/store.js';
+import { imageRoot } from './rootfs.js';
 import { CONTAINER_MODE_PREFIX, containerModeTarget, HOST_NETWORK, netnsKind } from '../state/modes.js';
 import { findByRef, generateName, validateName } from './names.js';
 
@@ -33,6 +36,10 @@ export interface World {
   /** The host's hostname (a `host` container's default) and its /etc/hosts (a `host` container's copy). */
   readonly hostName: string;
   hostHosts(): string;
+  /** A pulled image by reference or ID (`run IMAGE`), or undefined; and a file of it (its /etc/passwd). */
+  findImage(ref: string): ImageRecord | undefined;
+  imageFile(layers: string[], rel: string): string | undefined;
+  imageLayerDir(digest: string): string;
 }
 
 export function findNetwork(w: World, ref: string): NetworkRecord {
@@ -136,18 +143,26 @@ export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: 
   if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) {
     throw new DnsnetError('invalid', `run: the working directory "${spec.workdir}" is not an absolute path`);
   }
+  // `run IMAGE [CMD...]`: the first word names a pulled image (else it is a host command, as before).
+  const image = spec.rootfs === undefined && spec.cmd[0] !== undefined ? w.findImage(spec.cmd[0]) : undefined;
   if (spec.rootfs !== undefined) {
     if (!spec.rootfs.startsWith('/')) throw new DnsnetError('invalid', `run: --rootfs "${spec.rootfs}" is not an absolute path`);
     for (const f of ['etc/hosts', 'etc/resolv.conf']) {
       if (!fileExists(`${spec.rootfs}/${f}`)) throw new DnsnetError('invalid', `run: --rootfs ${spec.rootfs} has no /${f} to bind-mount over`);
     }
   }
+  if (!image && (spec.entrypoint !== undefined || spec.user !== undefined)) {
+    throw new DnsnetError('invalid', `run: --entrypoint and --user need an image: no pulled image is named "${spec.cmd[0] ?? ''}"`);
+  }
   for (const e of spec.env) {
     if (e === '' || e.startsWith('=')) throw new DnsnetError('invalid', `run: invalid environment variable "${e}"`);
   }
-  const env = resolveEnv(spec.env, spec.callerEnv);
+  const layers = image?.layers.map((l) => l.digest) ?? [];
+  const fromImage = image ? imageRun(image.config, { cmd: spec.cmd.slice(1), entrypoint: spec.entrypoint, workdir: spec.workdir, user: spec.user }) : undefined;
+  const user = fromImage ? resolveUser(fromImage.user, w.imageFile(layers, 'etc/passwd') ?? '', w.imageFile(layers, 'etc/group') ?? '') : undefined;
+  const env = [...(fromImage?.env ?? []), ...(user && user.uid !== 0 ? [`HOME=${user.home}`] : []), ...resolveEnv(spec.env, spec.callerEnv)];
   const portBindings = (spec.publish ?? []).flatMap(parsePublish);
-  const exposed = exposedPorts(spec.expose ?? [], portBindings);
+  const exposed = [...new Set([...Object.keys(image?.config.ExposedPorts ?? {}), ...exposedPorts(spec.expose ?? [], portBindings)])];
   // Docker: a `host` container is named like the host, a joined one like the container it joins.
   const hostname = target ? target.hostname : (spec.hostname ?? (net.driver === 'host' ? w.hostName : id.slice(0, 12)));
   const record: ContainerRecord = {
@@ -157,10 +172,11 @@ export function planRun(w: World, spec: RunSpec, id: string, fileExists: (path: 
     created: new Date().toISOString(),
     hostname,
     domainname: '',
-    cmd: spec.cmd,
+    cmd: fromImage?.cmd ?? spec.cmd,
     env,
-    workdir: spec.workdir ?? '/',
+    workdir: fromImage?.workdir ?? spec.workdir ?? '/',
     ...(spec.rootfs ? { rootfs: spec.rootfs } : {}),
+    ...(image && user ? { image: { id: image.id, ref: spec.cmd[0]!, layers, uid: user.uid, gid: user.gid, user: fromImage?.user ?? '' } } : {}),
     detach: spec.detach,
     autoRemove: spec.autoRemove,
     network: target ? `${CONTAINER_MODE_PREFIX}${target.id}` : net.name,
@@ -352,9 +368,13 @@ export function launchFor(w: World, c: ContainerRecord, callerEnv: Record<string
   const kind = netnsKind(c);
   // A joined container lives in the netns of the one it joins, with that one's files.
   const owner = kind === 'joined' ? (c.netContainer ?? c.id) : c.id;
+  const root = c.image ? imageRoot(w.roots, c.id) : undefined;
   return {
     argv: buildLaunchArgv({
       ...(kind === 'host' ? {} : { netnsPath: netnsPath(owner) }),
+      ...(c.image && root
+        ? { rootfs: root.merged, image: { lower: [...c.image.layers].reverse().map((d) => w.imageLayerDir(d)), upper: root.upper, work: root.work, uid: c.image.uid, gid: c.image.gid } }
+        : {}),
       hostsFile: paths.hostsFile(w.roots, owner),
       hostnameFile: paths.hostnameFile(w.roots, owner),
       resolvConfFile: paths.resolvConfFile(w.roots, owner),

@@ -91,12 +91,13 @@ export class ImageStore {
     return found;
   }
 
-  tryFind(ref: string): ImageRecord | undefined {
+  /** `byPrefix: false`: a short ID prefix is not looked up (`run`'s first word may be a host command: `bc`, `dc`...). */
+  tryFind(ref: string, opts: { byPrefix?: boolean } = {}): ImageRecord | undefined {
     const all = this.list();
     const id = ref.startsWith('sha256:') ? ref : `sha256:${ref}`;
     const byId = all.find((i) => i.id === id);
     if (byId) return byId;
-    if (/^[a-f0-9]{3,64}$/.test(ref)) {
+    if ((opts.byPrefix ?? true) && /^[a-f0-9]{3,64}$/.test(ref)) {
       const hits = all.filter((i) => i.id.startsWith(`sha256:${ref}`));
       if (hits.length === 1) return hits[0];
       if (hits.length > 1) throw new DnsnetError('invalid', `image ${ref} is ambiguous: ${hits.length} IDs start with it`);
@@ -142,6 +143,22 @@ export class ImageStore {
     for (const f of fs.readdirSync(path.join(this.dir, 'layers'))) {
       if (!keep.has(f)) fs.rmSync(path.join(this.dir, 'layers', f), { recursive: true, force: true });
     }
+  }
+
+  /** A file of the image as its merged root shows it: the top-most layer that has it (a whiteout: absent). */
+  readFile(layers: string[], rel: string): string | undefined {
+    for (const digest of [...layers].reverse()) {
+      const p = path.join(this.layerDir(digest), rel);
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(p);
+      } catch {
+        continue;
+      }
+      if (st.isCharacterDevice()) return undefined; // removed by this layer
+      return st.isFile() ? fs.readFileSync(p, 'utf8') : undefined;
+    }
+    return undefined;
   }
 
   private async write(img: ImageRecord): Promise<void> {

@@ -153,6 +153,8 @@ export async function deleteLink(name: string): Promise<void> {
 export interface LaunchPlan {
   /** The netns to join; absent: the host's (`--network host`). */
   netnsPath?: string;
+  /** `run IMAGE`: `rootfs` is the mount point of an overlay of `lower` (top first) with `upper` and `work`. */
+  image?: { lower: string[]; upper: string; work: string; uid: number; gid: number };
   hostsFile: string;
   hostnameFile: string;
   resolvConfFile: string;
@@ -178,9 +180,64 @@ const INIT_SCRIPT = [
   'exec /usr/bin/unshare --root="$r" --wd="$w" -- "$@"',
 ].join('\n');
 
+// An image's root, in the container's own mount namespace (so it goes when its last process does): the
+// overlay, the three files, /proc, a read-only /sys (of the container's netns), a /dev of its own (a tmpfs
+// with the usual nodes, devpts, shm), the hostname, the working directory (made when missing, as Docker
+// does), then the command as the image's user.
+const IMAGE_INIT_SCRIPT = [
+  'fail() { echo "dnsnet: prepare container: $*" >&2; exit 125; }',
+  'r="$1"; lower="$2"; upper="$3"; work="$4"; w="$5"; h="$6"; u="$7"; g="$8"; shift 8',
+  'mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$r" || fail "cannot mount the image\'s overlay on $r"',
+  'for f in hosts hostname resolv.conf; do',
+  '  src="$1"; shift',
+  '  mount --bind "$src" "$r/etc/$f" || fail "cannot bind-mount $src over /etc/$f"',
+  'done',
+  'mount -t proc -o nosuid,nodev,noexec proc "$r/proc" || fail "cannot mount /proc"',
+  'mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$r/sys" || fail "cannot mount /sys"',
+  'mount -t tmpfs -o nosuid,mode=755,size=65536k tmpfs "$r/dev" || fail "cannot mount /dev"',
+  'dev() { mknod -m 666 "$r/dev/$1" c "$2" "$3" || fail "cannot make /dev/$1"; }',
+  'dev null 1 3; dev zero 1 5; dev full 1 7; dev random 1 8; dev urandom 1 9; dev tty 5 0',
+  'mkdir -p "$r/dev/pts" "$r/dev/shm"',
+  'mount -t devpts -o newinstance,ptmxmode=0666,mode=620,nosuid,noexec devpts "$r/dev/pts" || fail "cannot mount /dev/pts"',
+  'mount -t tmpfs -o nosuid,nodev,mode=1777,size=65536k shm "$r/dev/shm" || fail "cannot mount /dev/shm"',
+  'ln -s pts/ptmx "$r/dev/ptmx"; ln -s /proc/self/fd "$r/dev/fd"',
+  'ln -s /proc/self/fd/0 "$r/dev/stdin"; ln -s /proc/self/fd/1 "$r/dev/stdout"; ln -s /proc/self/fd/2 "$r/dev/stderr"',
+  'hostname "$h" || fail "cannot set hostname $h"',
+  '[ -d "$r/$w" ] || mkdir -p "$r/$w" || fail "cannot make the working directory $w"',
+  'exec /usr/bin/unshare --root="$r" --wd="$w" -S "$u" -G "$g" -- "$@"',
+].join('\n');
+
 /** The argv that starts cmd inside the sandbox. argv[0] is absolute; the pid it gets is the command's. */
 export function buildLaunchArgv(p: LaunchPlan): string[] {
   if (p.cmd.length === 0) throw new DnsnetError('invalid', 'run: no command given');
+  if (p.image) {
+    if (!p.rootfs) throw new DnsnetError('internal', 'run: an image without a mount point');
+    return [
+      ...(p.netnsPath !== undefined ? ['/usr/bin/nsenter', `--net=${p.netnsPath}`, '--'] : []),
+      '/usr/bin/unshare',
+      '--mount',
+      '--uts',
+      '--propagation',
+      'private',
+      '--',
+      '/bin/sh',
+      '-c',
+      IMAGE_INIT_SCRIPT,
+      'dnsnet-init',
+      p.rootfs,
+      p.image.lower.join(':'),
+      p.image.upper,
+      p.image.work,
+      p.workdir,
+      p.hostname,
+      String(p.image.uid),
+      String(p.image.gid),
+      p.hostsFile,
+      p.hostnameFile,
+      p.resolvConfFile,
+      ...p.cmd,
+    ];
+  }
   return [
     ...(p.netnsPath !== undefined ? ['/usr/bin/nsenter', `--net=${p.netnsPath}`, '--'] : []),
     '/usr/bin/unshare',
@@ -203,8 +260,9 @@ export function buildLaunchArgv(p: LaunchPlan): string[] {
   ];
 }
 
-/** The argv that runs cmd inside a running container's namespaces (net, mount, UTS; its root). */
-export function buildExecArgv(pid: number, workdir: string, cmd: string[]): string[] {
+/** The argv that runs cmd inside a running container's namespaces (net, mount, UTS; its root), as its user. */
+export function buildExecArgv(pid: number, workdir: string, cmd: string[], user?: { uid: number; gid: number }): string[] {
   if (cmd.length === 0) throw new DnsnetError('invalid', 'exec: no command given');
-  return ['/usr/bin/nsenter', `--target=${pid}`, '--net', '--mount', '--uts', '--root', `--wd=${workdir}`, '--', ...cmd];
+  const as = user && (user.uid !== 0 || user.gid !== 0) ? [`--setuid=${user.uid}`, `--setgid=${user.gid}`] : [];
+  return ['/usr/bin/nsenter', `--target=${pid}`, '--net', '--mount', '--uts', '--root', `--wdns=${workdir}`, ...as, '--', ...cmd];
 }

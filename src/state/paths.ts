@@ -36,6 +36,8 @@ export const paths = {
   hostsFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'hosts'),
   hostnameFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'hostname'),
   resolvConfFile: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'resolv.conf'),
+  /** `run IMAGE`: the container's writable layer (upper, work) and the overlay's mount point (merged). */
+  rootfsDir: (r: Roots, id: string) => path.join(r.stateRoot, 'containers', id, 'rootfs'),
   socket: (r: Roots) => runFiles.socket(r.runRoot),
   pidFile: (r: Roots) => runFiles.pidFile(r.runRoot),
   lockFile: (r: Roots) => path.join(r.stateRoot, 'daemon.lock'), // which pid holds the root (the lock itself: daemon/main.ts)

@@ -79,8 +79,8 @@ export interface ContainerRecord {
   env: string[]; // K=V
   workdir: string;
   rootfs?: string;
-  /** The image it was made from (`run IMAGE`): its ID and the reference as given. */
-  image?: { id: string; ref: string };
+  /** The image it was made from (`run IMAGE`): its ID, the reference as given, its layers (blob digests, bottom first), the user it runs as. */
+  image?: { id: string; ref: string; layers: string[]; uid: number; gid: number; user: string };
   detach: boolean;
   autoRemove: boolean;
   network: string; // network asked for at `run`: a name, `host`, `none`, or `container:<ID>`

@@ -62,6 +62,8 @@ describe('launch argv', () => {
   });
 
   it('exec enters the target process namespaces and root', () => {
-    expect(buildExecArgv(42, '/tmp', ['ls'])).toEqual(['/usr/bin/nsenter', '--target=42', '--net', '--mount', '--uts', '--root', '--wd=/tmp', '--', 'ls']);
+    expect(buildExecArgv(42, '/tmp', ['ls'])).toEqual(['/usr/bin/nsenter', '--target=42', '--net', '--mount', '--uts', '--root', '--wdns=/tmp', '--', 'ls']);
+    // An image's user: exec runs as it (a directory of the image is entered inside its root: --wdns).
+    expect(buildExecArgv(42, '/srv', ['id'], { uid: 1000, gid: 1000 })).toEqual(['/usr/bin/nsenter', '--target=42', '--net', '--mount', '--uts', '--root', '--wdns=/srv', '--setuid=1000', '--setgid=1000', '--', 'id']);
   });
 });
