@@ -25,6 +25,9 @@
 //   GET    /images                         -> ImageSummaryJson[]
 //   GET    /images/:ref/json               -> ImageInspectJson   (ref = name[:tag], name@digest, ID or ID prefix)
 //   DELETE /images/:ref?force=1            -> RemovedImageJson
+//   POST   /images/save         SaveSpec  -> {}
+//   POST   /images/load         { file }  -> LoadedJson
+//   POST   /images/prune?all=1             -> PrunedImagesJson
 
 export interface ApiError {
   code: string; // DnsnetError code
@@ -226,4 +229,22 @@ export interface ImageInspectJson {
 export interface RemovedImageJson {
   untagged: string[];
   deleted: string[];
+}
+
+/** `dnsnet save`: images into a tar file (absolute path). `dnsnet load`: what a tar held. */
+export interface SaveSpec {
+  refs: string[];
+  file: string;
+}
+
+export interface LoadedJson {
+  tags: string[];
+  ids: string[];
+}
+
+/** `image prune`: what was untagged and deleted, and the bytes of their layers. */
+export interface PrunedImagesJson {
+  untagged: string[];
+  deleted: string[];
+  reclaimed: number;
 }

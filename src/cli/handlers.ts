@@ -1,7 +1,10 @@
 // The real command actions: call the daemon through the client and print results the way Docker does.
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { ROUTES, routeUrl } from '../api/routes.js';
-import type { ContainerJson, ImageInspectJson, ImageSummaryJson, Launch, NetworkJson, PullJson, RemovedImageJson, RunResult, StatsJson } from '../api/types.js';
+import type { ContainerJson, ImageInspectJson, ImageSummaryJson, Launch, LoadedJson, NetworkJson, PrunedImagesJson, PullJson, RemovedImageJson, RunResult, StatsJson } from '../api/types.js';
 import { DnsnetError } from '../errors.js';
 import type { Client } from './client.js';
 import { forEachRef, reportFailure } from './exit.js';
@@ -16,6 +19,7 @@ import {
   formatNetworkTable,
   formatPortLines,
   formatPull,
+  humanSize,
   formatStatsTable,
   sortContainers,
   sortNetworks,
@@ -101,6 +105,46 @@ export function createHandlers(client: Client, version: string, io: Io = process
     async images({ quiet, format }) {
       const images = await client.call<ImageSummaryJson[]>(ROUTES.listImages);
       out(quiet ? formatIds([...new Set(images.map((i) => i.Id.replace(/^sha256:/, '')))]) : format === 'json' ? formatJsonLines(images) : formatImageTable(images));
+      return 0;
+    },
+    async save(refs, output) {
+      if (output !== undefined) {
+        await client.call(ROUTES.saveImages, { body: { refs, file: path.resolve(output) } });
+        return 0;
+      }
+      if ((io.stdout as NodeJS.WriteStream).isTTY) throw new DnsnetError('invalid', 'save: cowardly refusing to save to a terminal. Use the -o flag or redirect');
+      // The daemon writes a file; the CLI streams it to stdout and removes it.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dnsnet-save-'));
+      try {
+        const file = path.join(dir, 'images.tar');
+        await client.call(ROUTES.saveImages, { body: { refs, file } });
+        await pipeline(fs.createReadStream(file), io.stdout);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      return 0;
+    },
+    async load(input) {
+      let dir: string | undefined;
+      let file = input === undefined ? undefined : path.resolve(input);
+      try {
+        if (file === undefined) {
+          if (process.stdin.isTTY) throw new DnsnetError('invalid', 'load: requested load from stdin, but stdin is a terminal: use -i FILE or redirect');
+          dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dnsnet-load-'));
+          file = path.join(dir, 'images.tar');
+          await pipeline(process.stdin, fs.createWriteStream(file, { mode: 0o600 }));
+        }
+        const r = await client.call<LoadedJson>(ROUTES.loadImages, { body: { file } });
+        out(r.tags.length > 0 ? r.tags.map((t) => `Loaded image: ${t}\n`).join('') : r.ids.map((i) => `Loaded image ID: ${i}\n`).join(''));
+      } finally {
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+      }
+      return 0;
+    },
+    async imagePrune(all) {
+      const r = await client.call<PrunedImagesJson>(ROUTES.pruneImages, { query: { all } });
+      const lines = [...r.untagged.map((t) => `untagged: ${t}`), ...r.deleted.map((d) => `deleted: ${d}`)];
+      out((lines.length > 0 ? `Deleted Images:\n${lines.join('\n')}\n\n` : '') + `Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
       return 0;
     },
     async imageInspect(refs) {

@@ -29,6 +29,9 @@ export interface Handlers {
   images(opts: ListOptions): Promise<number>;
   imageInspect(refs: string[]): Promise<number>;
   rmi(refs: string[], force: boolean): Promise<number>;
+  save(refs: string[], output: string | undefined): Promise<number>;
+  load(input: string | undefined): Promise<number>;
+  imagePrune(all: boolean): Promise<number>;
   stop(refs: string[], timeout: number | undefined): Promise<number>;
   start(refs: string[]): Promise<number>;
   rm(refs: string[], force: boolean): Promise<number>;
@@ -196,6 +199,19 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
   const imagesCommand = (cmd: Command) => cmd.description('list images').option('-q, --quiet', 'only image IDs').addOption(formatOption()).action(imagesAction);
   const rmiCommand = (cmd: Command) =>
     cmd.description('remove images').argument('<image...>').option('-f, --force', 'remove an image of several tags by ID').action(rmiAction);
+  const saveCommand = (cmd: Command) =>
+    cmd
+      .description('write images to a tar (an OCI layout with Docker\'s manifest.json)')
+      .argument('<image...>')
+      .option('-o, --output <file>', 'the tar to write (default: standard output)')
+      .action(async (refs: string[], opts: { output?: string }) => done(await handlers.save(refs, opts.output)));
+  const loadCommand = (cmd: Command) =>
+    cmd
+      .description('read images from a tar (OCI layout or Docker archive)')
+      .option('-i, --input <file>', 'the tar to read (default: standard input)')
+      .action(async (opts: { input?: string }) => done(await handlers.load(opts.input)));
+  saveCommand(program.command('save'));
+  loadCommand(program.command('load'));
   pullCommand(program.command('pull'));
   imagesCommand(program.command('images'));
   rmiCommand(program.command('rmi'));
@@ -203,6 +219,14 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
   pullCommand(image.command('pull'));
   imagesCommand(image.command('ls').alias('list'));
   rmiCommand(image.command('rm').alias('remove'));
+  saveCommand(image.command('save'));
+  loadCommand(image.command('load'));
+  image
+    .command('prune')
+    .description('remove images without a tag that no container uses')
+    .option('-a, --all', 'every image no container uses')
+    .option('-f, --force', 'do not ask (dnsnet never asks)')
+    .action(async (opts: { all?: boolean }) => done(await handlers.imagePrune(opts.all ?? false)));
   image
     .command('inspect')
     .description('show images as JSON')

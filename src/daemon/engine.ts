@@ -447,7 +447,15 @@ export class Engine implements World {
 
   /** `rmi`: refused while a container (any state) was made from the image, as Docker does. */
   removeImage(ref: string, force: boolean) {
-    return this.images.remove(ref, force, (id) => [...this.containers.values()].filter((c) => c.image?.id === id).map((c) => c.id));
+    return this.images.remove(ref, force, (id) => this.containersOfImage(id));
+  }
+
+  pruneImages(all: boolean) {
+    return this.images.prune(all, (id) => this.containersOfImage(id));
+  }
+
+  private containersOfImage(id: string): string[] {
+    return [...this.containers.values()].filter((c) => c.image?.id === id).map((c) => c.id);
   }
 
   // ---------- system ----------

@@ -2,8 +2,10 @@
 // other's blobs), listing, inspecting and removing, in Docker's JSON shapes. Which registries may be
 // spoken to over plain HTTP: DNSNET_INSECURE_REGISTRIES (Docker's insecure-registries), or a pull's
 // --tls-verify=false (Podman's flag).
-import type { ImageInspectJson, ImageSummaryJson, PullJson, PullSpec, RemovedImageJson } from '../api/types.js';
+import type { ImageInspectJson, ImageSummaryJson, LoadedJson, PrunedImagesJson, PullJson, PullSpec, RemovedImageJson } from '../api/types.js';
 import { DnsnetError } from '../errors.js';
+import { loadImages, saveImages } from '../images/archive.js';
+import { readCredentials } from '../images/auth.js';
 import { pullImage } from '../images/pull.js';
 import { parseImageRef } from '../images/reference.js';
 import { ImageStore, type ImageRecord } from '../images/store.js';
@@ -28,13 +30,51 @@ export class Images {
       const ref = parseImageRef(spec.ref);
       const progress: string[] = [];
       const insecure = spec.tlsVerify === false || this.insecure.has(ref.domain);
+      const basicAuth = readCredentials(process.env, ref.domain);
       try {
-        const r = await pullImage(this.store, spec.ref, { insecure }, (line) => progress.push(line));
+        const r = await pullImage(this.store, spec.ref, { insecure, basicAuth }, (line) => progress.push(line));
         this.log(`[images] pulled ${r.ref} (${r.digest}): ${r.fetched} layer(s) fetched, ${r.present} already here`);
         return { ref: r.ref, id: r.image.id, digest: r.digest, fetched: r.fetched, present: r.present, progress };
       } finally {
         this.store.collect(); // what a failed pull fetched and no image refers to
       }
+    });
+  }
+
+  /** `save`: the images (references or IDs) into a tar at `file` (an absolute path the CLI chose). */
+  save(refs: string[], file: string): Promise<void> {
+    return this.lock.run(async () => {
+      if (!file.startsWith('/')) throw new DnsnetError('invalid', `save: "${file}" is not an absolute path`);
+      const imgs = [...new Map(refs.map((r) => this.store.find(r)).map((i) => [i.id, i])).values()];
+      await saveImages(this.store, imgs, file);
+      this.log(`[images] saved ${refs.join(', ')} to ${file}`);
+    });
+  }
+
+  /** `load`: the images of a tar (OCI layout or Docker archive). */
+  load(file: string): Promise<LoadedJson> {
+    return this.lock.run(async () => {
+      if (!file.startsWith('/')) throw new DnsnetError('invalid', `load: "${file}" is not an absolute path`);
+      const r = await loadImages(this.store, file);
+      this.log(`[images] loaded ${r.tags.length > 0 ? r.tags.join(', ') : r.ids.join(', ')} from ${file}`);
+      return r;
+    });
+  }
+
+  /** `image prune`: images without a tag (with `all`: every image) that no container was made from. */
+  prune(all: boolean, usedBy: (imageId: string) => string[]): Promise<PrunedImagesJson> {
+    return this.lock.run(async () => {
+      const out: PrunedImagesJson = { untagged: [], deleted: [], reclaimed: 0 };
+      const before = this.store.usage();
+      for (const img of this.store.list()) {
+        if ((!all && img.repoTags.length > 0) || usedBy(img.id).length > 0) continue;
+        out.untagged.push(...img.repoTags, ...img.repoDigests);
+        out.deleted.push(img.id);
+        await this.store.remove(img);
+      }
+      out.reclaimed = before - this.store.usage(); // layers another image still has are not freed
+      if (out.deleted.length > 0) this.log(`[images] pruned ${out.deleted.length} image(s)`);
+      return out;
     });
   }
 

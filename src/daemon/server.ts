@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { DnsnetError } from '../errors.js';
 import { ROUTES, routePattern, type Route as ApiRoute } from '../api/routes.js';
-import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, PullSpec, RunSpec } from '../api/types.js';
+import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, PullSpec, RunSpec, SaveSpec } from '../api/types.js';
 import type { Engine } from './engine.js';
 
 const MAX_BODY = 1 << 20;
@@ -46,6 +46,9 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
   add(ROUTES.systemPrune, async () => ({ removed: await engine.systemPrune() }));
   add(ROUTES.pull, async (_q, _r, _p, body) => engine.images.pull(body as PullSpec));
   add(ROUTES.listImages, async () => engine.images.list());
+  add(ROUTES.saveImages, async (_q, _r, _p, body) => (await engine.images.save((body as SaveSpec).refs, (body as SaveSpec).file), {}));
+  add(ROUTES.pruneImages, async (_q, _r, _p, _b, query) => engine.pruneImages(query.get('all') === '1'));
+  add(ROUTES.loadImages, async (_q, _r, _p, body) => engine.images.load((body as { file: string }).file));
   add(ROUTES.inspectImage, async (_q, _r, [ref]) => engine.images.inspect(ref!));
   add(ROUTES.removeImage, async (_q, _r, [ref], _b, query) => engine.removeImage(ref!, query.get('force') === '1'));
 

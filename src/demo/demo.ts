@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tableName } from '../state/kernel-names.js';
+import { BUSYBOX, buildDemoImage } from './image.js';
 import { startFakeDns } from './fake-dns.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -174,6 +175,24 @@ export async function runDemo(): Promise<void> {
     const fromHost = await capture(process.execPath, ['-e', client, '127.0.0.1']);
     process.stdout.write(`host$ connect 127.0.0.1:${port}\n${fromHost.out}`);
     check(fromHost.out.includes('hello from tomcat83'), "reached from this host's 127.0.0.1");
+
+    say('an image container: an image made from busybox-static, loaded from a tar, run on the network, reached by name');
+    if (!fs.existsSync(BUSYBOX)) {
+      process.stdout.write(`   skipped: ${BUSYBOX} is missing (apt-get install busybox-static)\n`);
+    } else {
+      const image = `demo/busybox:${tag}`;
+      const tar = await buildDemoImage(dir, image);
+      check((await dnsnet(['load', '-i', tar])).code === 0, `${image} loaded`);
+      await dnsnet(['images']);
+      check((await dnsnet(['run', '-d', '--name', 'tomcat84', '--network', net, image])).code === 0, 'tomcat84 runs the image (its Cmd: busybox httpd)');
+      let page = { code: 1, out: '' };
+      for (let i = 0; i < 30 && !page.out.includes('hello'); i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        page = await dnsnet(['run', '--rm', '--network', net, image, 'wget', '-q', '-O-', 'http://tomcat84/'], i === 0);
+      }
+      if (!page.out.includes('hello')) process.stdout.write(page.out);
+      check(page.out.includes('hello from an image container'), "another image container fetched tomcat84's page by name (busybox's resolver)");
+    }
   } catch (error) {
     ok = false;
     process.stdout.write(`demo failed: ${(error as Error).message}\n`);

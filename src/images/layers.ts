@@ -29,6 +29,11 @@ export function layerCompression(mediaType: string): Compression {
 export interface Whiteouts {
   removed: string[];
   opaque: string[];
+  /**
+   * Symlinks with an absolute target (`etc/localtime -> /usr/share/zoneinfo/UTC`): made here, as they are.
+   * node-tar would make them relative (it strips the leading /), which points them elsewhere in the image.
+   */
+  absoluteLinks: { path: string; target: string }[];
 }
 
 /** Sort a tar entry: a whiteout (recorded, not extracted) or a file (extracted). Pure. */
@@ -36,6 +41,9 @@ export function classifyEntry(entryPath: string, w: Whiteouts): boolean {
   const p = path.posix.normalize(entryPath.replace(/^\.?\/+/, ''));
   const base = path.posix.basename(p);
   const dir = path.posix.dirname(p);
+  if (base.startsWith(WHITEOUT) && (p.startsWith('../') || p === '..' || path.posix.isAbsolute(p))) {
+    throw new DnsnetError('invalid', `layer: a whiteout outside the layer: ${entryPath}`);
+  }
   if (base === OPAQUE) {
     w.opaque.push(dir === '.' ? '' : dir);
     return false;
@@ -56,7 +64,7 @@ export async function extractLayer(blob: string, mediaType: string, diffId: stri
   fs.mkdirSync(dest, { recursive: true, mode: 0o755 });
   const hash = crypto.createHash('sha256');
   let size = 0;
-  const whiteouts: Whiteouts = { removed: [], opaque: [] };
+  const whiteouts: Whiteouts = { removed: [], opaque: [], absoluteLinks: [] };
   try {
     const stages: (NodeJS.ReadableStream | NodeJS.WritableStream | Transform)[] = [fs.createReadStream(blob)];
     if (compression === 'gzip') stages.push(zlib.createGunzip());
@@ -69,12 +77,20 @@ export async function extractLayer(blob: string, mediaType: string, diffId: stri
         },
       }),
     );
-    stages.push(untar({ cwd: dest, preserveOwner: true, strict: false, filter: (p) => classifyEntry(p, whiteouts) }) as unknown as NodeJS.WritableStream);
+    const filter = (p: string, entry: { type?: string; linkpath?: string }) => {
+      if (entry.type === 'SymbolicLink' && entry.linkpath?.startsWith('/')) {
+        whiteouts.absoluteLinks.push({ path: path.posix.normalize(p.replace(/^\.?\/+/, '')), target: entry.linkpath });
+        return false;
+      }
+      return classifyEntry(p, whiteouts);
+    };
+    stages.push(untar({ cwd: dest, preserveOwner: true, strict: false, filter: filter as (p: string) => boolean }) as unknown as NodeJS.WritableStream);
     await pipeline(stages as unknown as [Readable, ...NodeJS.WritableStream[]]);
     const got = `sha256:${hash.digest('hex')}`;
     if (diffId !== undefined && got !== diffId) throw new DnsnetError('invalid', `layer ${path.basename(blob)}: its content's digest is ${got}, the image config says ${diffId}`);
-    for (const dir of whiteouts.opaque) await setOpaque(path.join(dest, dir));
-    for (const gone of whiteouts.removed) await makeWhiteout(path.join(dest, gone));
+    for (const l of whiteouts.absoluteLinks) makeSymlink(dest, l.path, l.target);
+    for (const dir of whiteouts.opaque) await setOpaque(dest, dir);
+    for (const gone of whiteouts.removed) await makeWhiteout(dest, gone);
     return size;
   } catch (error) {
     fs.rmSync(dest, { recursive: true, force: true });
@@ -105,13 +121,40 @@ function run(cmd: string, args: string[]): Promise<void> {
   });
 }
 
-async function setOpaque(dir: string): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
-  await run('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', dir]);
+/**
+ * `rel`'s directory inside `root`, made where missing, one component at a time: a symlink on the way (a
+ * layer's own `etc -> /`) is refused, so a whiteout can never touch anything outside the layer.
+ */
+function dirInside(root: string, rel: string): string {
+  let at = root;
+  for (const part of rel.split('/').filter((x) => x !== '' && x !== '.')) {
+    if (part === '..') throw new DnsnetError('invalid', `layer: a whiteout outside the layer: ${rel}`);
+    at = path.join(at, part);
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(at);
+    } catch {
+      fs.mkdirSync(at, { mode: 0o755 });
+      continue;
+    }
+    if (!st.isDirectory()) throw new DnsnetError('invalid', `layer: a whiteout under ${rel}, which is not a directory in the layer`);
+  }
+  return at;
 }
 
-async function makeWhiteout(file: string): Promise<void> {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+async function setOpaque(root: string, rel: string): Promise<void> {
+  await run('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', dirInside(root, rel)]);
+}
+
+function makeSymlink(root: string, rel: string, target: string): void {
+  if (rel.startsWith('../') || rel === '..' || path.posix.isAbsolute(rel)) throw new DnsnetError('invalid', `layer: a symlink outside the layer: ${rel}`);
+  const file = path.join(dirInside(root, path.posix.dirname(rel)), path.posix.basename(rel));
   fs.rmSync(file, { recursive: true, force: true });
+  fs.symlinkSync(target, file);
+}
+
+async function makeWhiteout(root: string, rel: string): Promise<void> {
+  const file = path.join(dirInside(root, path.posix.dirname(rel)), path.posix.basename(rel));
+  fs.rmSync(file, { recursive: true, force: true }); // a symlink is removed itself, never followed
   await run('mknod', [file, 'c', '0', '0']);
 }

@@ -108,7 +108,7 @@ export async function pullImage(store: ImageStore, raw: string, opts: RegistryOp
     layers: out,
     config: cfg.config ?? {},
   };
-  image.size = layerSizes(store, out);
+  image.size = store.diskSize(out);
   const repoDigest = `${familiarName(ref)}@${listDigest}`;
   if (!image.repoDigests.includes(repoDigest)) image.repoDigests.push(repoDigest);
   // A tag pulled is (re)pointed at this image; a pull by digest tags nothing, as in Docker.
@@ -128,16 +128,3 @@ function readManifest(m: FetchedManifest): { config: { digest: string }; layers:
   return { config: { digest: j.config.digest }, layers };
 }
 
-/** The uncompressed size of the layers, as `images` shows it (their files on disk). */
-function layerSizes(store: ImageStore, layers: ImageLayer[]): number {
-  let total = 0;
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = `${dir}/${e.name}`;
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) total += fs.lstatSync(p).size;
-    }
-  };
-  for (const l of layers) walk(store.layerDir(l.digest));
-  return total;
-}

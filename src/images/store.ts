@@ -145,6 +145,27 @@ export class ImageStore {
     }
   }
 
+  /** The bytes of the layers' files on disk (what `images` shows as SIZE: uncompressed). */
+  diskSize(layers: { digest: string }[]): number {
+    let total = 0;
+    const walk = (dir: string) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.isFile()) total += fs.lstatSync(p).size;
+      }
+    };
+    for (const l of layers) walk(this.layerDir(l.digest));
+    return total;
+  }
+
+  /** Bytes on disk of every blob and extracted layer (what a removal frees is the difference). */
+  usage(): number {
+    let total = 0;
+    for (const f of fs.readdirSync(path.join(this.dir, 'blobs', 'sha256'))) total += fs.statSync(path.join(this.dir, 'blobs', 'sha256', f)).size;
+    return total + this.diskSize(fs.readdirSync(path.join(this.dir, 'layers')).filter((f) => HEX.test(f)).map((f) => ({ digest: `sha256:${f}` })));
+  }
+
   /** A file of the image as its merged root shows it: the top-most layer that has it (a whiteout: absent). */
   readFile(layers: string[], rel: string): string | undefined {
     for (const digest of [...layers].reverse()) {

@@ -59,11 +59,16 @@ function world(): World {
   const hostText = 'nameserver 127.0.0.53\nsearch corp.example\n';
   const parsed = parseResolvConf(hostText);
   return {
-    roots: { stateRoot: '/tmp/s', runRoot: '/tmp/r', hostResolvConf: '/tmp/h', systemdResolvConf: '/tmp/sd', defaultBridge: 'dnsnet0' },
+    roots: { stateRoot: '/tmp/s', runRoot: '/tmp/r', hostResolvConf: '/tmp/h', systemdResolvConf: '/tmp/sd', hostHosts: '/tmp/hh', defaultBridge: 'dnsnet0' },
     networks: new Map([DEFAULT, APP, VAULT].map((n) => [n.id, n])),
     containers: new Map([[db.id, db]]),
     host: { path: '/tmp/h', text: hostText, parsed, legacy: { path: '/tmp/h', parsed }, systemdText: '' },
     loIPv6: false,
+    hostName: 'testhost',
+    hostHosts: () => '127.0.0.1\tlocalhost\n',
+    findImage: () => undefined,
+    imageFile: () => undefined,
+    imageLayerDir: (d: string) => `/tmp/layers/${d}`,
   };
 }
 

@@ -117,8 +117,11 @@ export interface TestRegistry {
   close(): Promise<void>;
 }
 
-/** A registry on `ip` (a 127.x address), port chosen by the kernel; `auth`: Bearer tokens from /token. */
-export async function startRegistry(ip: string, opts: { auth?: boolean } = {}): Promise<TestRegistry> {
+/**
+ * A registry on `ip` (a 127.x address), port chosen by the kernel; `auth`: Bearer tokens from /token;
+ * `basic`: and the token only for these credentials (`user:password`), as a private repository.
+ */
+export async function startRegistry(ip: string, opts: { auth?: boolean; basic?: string } = {}): Promise<TestRegistry> {
   const manifests = new Map<string, { body: Buffer; type: string }>(); // repo@ref -> manifest
   const blobs = new Map<string, Buffer>();
   const corrupted = new Set<string>();
@@ -129,6 +132,10 @@ export async function startRegistry(ip: string, opts: { auth?: boolean } = {}): 
     const url = new URL(req.url ?? '/', `http://${host}`);
     requests.push(url.pathname);
     if (url.pathname === '/token') {
+      if (opts.basic && req.headers.authorization !== `Basic ${Buffer.from(opts.basic).toString('base64')}`) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token }));
       return;
     }

@@ -2,6 +2,7 @@
 // a loopback address (test/helpers/registry.ts) serving images built here from Debian's busybox-static.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -122,6 +123,26 @@ describe('pull', () => {
   });
 });
 
+describe('credentials', () => {
+  it('come from a Docker-style config file ($DOCKER_CONFIG/config.json) for a private repository', async () => {
+    const priv = await startRegistry(loopback(), { auth: true, basic: 'alice:s3cret' });
+    try {
+      priv.put('team/secret', 'v1', base);
+      const ref = `${priv.host}/team/secret:v1`;
+      const cfgDir = path.join(e.dir, 'docker-config');
+      fs.mkdirSync(cfgDir);
+      e.env.DNSNET_INSECURE_REGISTRIES = priv.host;
+      e.env.DOCKER_CONFIG = cfgDir;
+      fs.writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ auths: { [priv.host]: { auth: Buffer.from('alice:wrong').toString('base64') } } }));
+      expectRefused(await e.cli(['pull', ref]), /token from .*: HTTP 401/);
+      fs.writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ auths: { [priv.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } } }));
+      expect(await e.ok(['pull', ref])).toContain(`Status: Downloaded newer image for ${ref}`);
+    } finally {
+      await priv.close();
+    }
+  });
+});
+
 describe('rmi', () => {
   it('untags, deletes with the layers no other image has, and refuses an image of several tags by ID without -f', async () => {
     const app = await buildImage([busyboxLayer(), { 'app/x': 'x' }], {});
@@ -140,5 +161,72 @@ describe('rmi', () => {
     expectRefused(await e.cli(['rmi', 'nothere']), /no such image: nothere/);
     // The files of the images go with the state root; nothing of them is mounted anywhere.
     expect(String((await execa('cat', ['/proc/self/mountinfo'])).stdout)).not.toContain(imagesDir());
+  });
+});
+
+describe('image prune', () => {
+  it('removes untagged images, with -a every image no container uses', async () => {
+    const app = await buildImage([busyboxLayer(), { 'app/x': 'x\n' }], { Cmd: ['sleep', '1000'], Env: ['PATH=/bin'] });
+    reg.put('team/box', 'v1', base);
+    reg.put('team/app', undefined, app);
+    const box = `${reg.host}/team/box:v1`;
+    await e.ok(['pull', '--tls-verify=false', box]);
+    await e.ok(['pull', '--tls-verify=false', `${reg.host}/team/app@${app.manifestDigest}`]);
+    const out = await e.ok(['image', 'prune', '-f']);
+    expect(out).toContain(`untagged: ${reg.host}/team/app@${app.manifestDigest}`);
+    expect(out).toContain(`deleted: ${app.configDigest}`);
+    expect(out).toMatch(/\n\nTotal reclaimed space: [0-9.]+k?B$/); // its own small layer: busybox's is still the tagged image's
+    expect((await e.ok(['images', '-q'])).split('\n')).toEqual([base.configDigest.slice(7, 19)]);
+    await e.ok(['run', '-d', '--name', 'user', box, 'sleep', '1000']);
+    expect(await e.ok(['image', 'prune', '-a'])).toBe('Total reclaimed space: 0B'); // in use
+    await e.ok(['rm', '-f', 'user']);
+    expect(await e.ok(['image', 'prune', '-a'])).toContain(`deleted: ${base.configDigest}`);
+    expect([...list('blobs/sha256'), ...list('layers'), ...list('records')]).toEqual([]);
+  });
+});
+
+describe('save and load', () => {
+  it('round-trips images through an OCI layout with Docker\'s manifest.json (files and pipes), and reads a Docker archive of the old layout', async () => {
+    const app = await buildImage([busyboxLayer(), { 'app/x': 'x\n' }], { Cmd: ['cat', '/app/x'], Env: ['PATH=/bin'] });
+    reg.put('team/box', 'v1', base);
+    reg.put('team/app', 'v1', app);
+    const [box, appRef] = [`${reg.host}/team/box:v1`, `${reg.host}/team/app:v1`];
+    for (const r of [box, appRef]) await e.ok(['pull', '--tls-verify=false', r]);
+    const tarFile = path.join(e.dir, 'images.tar');
+    await e.ok(['save', '-o', tarFile, box, appRef]);
+    const names = String((await execa('tar', ['-tf', tarFile])).stdout).split('\n');
+    expect(names).toEqual(expect.arrayContaining(['oci-layout', 'index.json', 'manifest.json']));
+    const docker = JSON.parse(String((await execa('tar', ['-xOf', tarFile, 'manifest.json'])).stdout)) as { RepoTags: string[] }[];
+    expect(docker.map((m) => m.RepoTags)).toEqual([[box], [appRef]]);
+    await e.ok(['rmi', box, appRef]);
+    expect(await e.ok(['images', '-q'])).toBe('');
+    expect((await e.ok(['load', '-i', tarFile])).split('\n').sort()).toEqual([`Loaded image: ${appRef}`, `Loaded image: ${box}`].sort());
+    expect((await inspectImage(appRef)).Id).toBe(app.configDigest);
+    expect(await e.ok(['run', '--rm', appRef])).toBe('x');
+    // Through pipes, as `docker save IMG > f` and `docker load < f`.
+    const cli = (await import('../helpers/dnsnet-env.js')).CLI;
+    const env = { ...process.env, ...e.env };
+    const piped = path.join(e.dir, 'piped.tar');
+    await execa('sh', ['-c', `"${process.execPath}" "${cli}" save ${box} > "${piped}"`], { env });
+    await e.ok(['rmi', box]);
+    const viaStdin = await execa('sh', ['-c', `"${process.execPath}" "${cli}" load < "${piped}"`], { env });
+    expect(viaStdin.stdout).toBe(`Loaded image: ${box}`);
+
+    // Docker's older archive: <id>/layer.tar (uncompressed), <config>.json, manifest.json.
+    const old = await buildImage([busyboxLayer(), { 'etc/motd': 'old style\n' }], { Cmd: ['cat', '/etc/motd'], Env: ['PATH=/bin'] });
+    const dir = fs.mkdtempSync(path.join(e.dir, 'old-'));
+    const layers = [...old.blobs.keys()].filter((d) => d !== old.configDigest);
+    const layerPaths = layers.map((d, i) => {
+      fs.mkdirSync(path.join(dir, `l${i}`));
+      fs.writeFileSync(path.join(dir, `l${i}`, 'layer.tar'), zlib.gunzipSync(old.blobs.get(d)!));
+      return `l${i}/layer.tar`;
+    });
+    fs.writeFileSync(path.join(dir, `${old.configDigest.slice(7)}.json`), old.config);
+    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify([{ Config: `${old.configDigest.slice(7)}.json`, RepoTags: ['old/style:v1'], Layers: layerPaths }]));
+    const oldTar = path.join(e.dir, 'old.tar');
+    await execa('tar', ['-cf', oldTar, '-C', dir, '.']);
+    expect(await e.ok(['load', '-i', oldTar])).toBe('Loaded image: old/style:v1');
+    expect(await e.ok(['run', '--rm', 'old/style:v1'])).toBe('old style');
+    expectRefused(await e.cli(['load', '-i', path.join(e.dir, 'host-resolv.conf')]), /not a tar of images|neither an OCI image layout/);
   });
 });

@@ -1,6 +1,7 @@
 // Image references (distribution/reference's rules), platform choice, whiteout sorting and sizes (pure).
 import { describe, expect, it } from 'vitest';
 import { humanSize } from '../../src/cli/output.js';
+import { credentialsFor } from '../../src/images/auth.js';
 import { classifyEntry, layerCompression } from '../../src/images/layers.js';
 import { choosePlatform } from '../../src/images/pull.js';
 import { familiarRef, parseImageRef, registryEndpoint } from '../../src/images/reference.js';
@@ -53,13 +54,14 @@ describe('choosePlatform', () => {
 
 describe('layers', () => {
   it('sorts whiteouts and opaque markers from files', () => {
-    const w = { removed: [] as string[], opaque: [] as string[] };
+    const w = { removed: [] as string[], opaque: [] as string[], absoluteLinks: [] };
     expect(classifyEntry('etc/passwd', w)).toBe(true);
     expect(classifyEntry('./etc/.wh.old', w)).toBe(false);
     expect(classifyEntry('.wh.top', w)).toBe(false);
     expect(classifyEntry('opt/dir/.wh..wh..opq', w)).toBe(false);
     expect(classifyEntry('/.wh..wh..opq', w)).toBe(false);
-    expect(w).toEqual({ removed: ['etc/old', 'top'], opaque: ['opt/dir', ''] });
+    expect(w).toEqual({ removed: ['etc/old', 'top'], opaque: ['opt/dir', ''], absoluteLinks: [] });
+    expect(() => classifyEntry('../.wh.x', w)).toThrow(/a whiteout outside the layer/);
   });
 
   it('reads gzip and plain tar layers, and refuses zstd with a clear line', () => {
@@ -71,5 +73,23 @@ describe('layers', () => {
 
   it('sizes as docker images prints them', () => {
     expect([humanSize(0), humanSize(999), humanSize(4_262_912), humanSize(1_500_000_000), humanSize(12_345)]).toEqual(['0B', '999B', '4.26MB', '1.5GB', '12.3kB']);
+  });
+});
+
+describe('credentialsFor (a Docker-style config file)', () => {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const file = JSON.stringify({
+    auths: {
+      'https://index.docker.io/v1/': { auth: b64('hub:pw') },
+      'localhost:5000': { auth: b64('local:pw') },
+      'https://ghcr.io': { username: 'gh', password: 'tok' },
+    },
+  });
+  it('finds Docker Hub under its old key, a registry by host:port or by URL, and nothing for others', () => {
+    expect(credentialsFor(file, 'docker.io')).toBe('hub:pw');
+    expect(credentialsFor(file, 'localhost:5000')).toBe('local:pw');
+    expect(credentialsFor(file, 'ghcr.io')).toBe('gh:tok');
+    expect(credentialsFor(file, 'quay.io')).toBeUndefined();
+    expect(credentialsFor('not json', 'docker.io')).toBeUndefined();
   });
 });
