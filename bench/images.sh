@@ -5,7 +5,7 @@
 #   pull-warm    `dnsnet pull` of the same tag again: the manifest only
 #   run-image    `run -d --network imgnet IMAGE sleep` until it returns (its overlay is mounted by the container)
 #   run-host     `run -d --network imgnet sleep` (a host command), interleaved with run-image
-#   rm-image / rm-host: `run --rm --network none ... true` end to end (start, exit, removal)
+#   rm-image / rm-host: `run --rm --network none ... echo` end to end (start, exit, removal)
 # Podman is not installed on this machine: its pull and start are not measured here.
 # Usage: bench/images.sh [OUT.tsv]    env: PULLS=10 STARTS=30
 source "$(dirname "$0")/lib.sh"
@@ -45,8 +45,8 @@ for i in $(seq 1 "$STARTS"); do
   settle || true
   stamp t0; dn run -d --network imgnet --name "host$i" sleep 1000 >/dev/null; printf 'run-host\t%s\t%s\n' "$i" "$(ms_since "$t0")" >>"$OUT"
   dn rm -f "img$i" "host$i" >/dev/null
-  stamp t0; dn run --rm --network none "$IMAGE" true; printf 'rm-image\t%s\t%s\n' "$i" "$(ms_since "$t0")" >>"$OUT"
-  stamp t0; dn run --rm --network none true; printf 'rm-host\t%s\t%s\n' "$i" "$(ms_since "$t0")" >>"$OUT"
+  stamp t0; dn run --rm --network none "$IMAGE" echo >/dev/null; printf 'rm-image\t%s\t%s\n' "$i" "$(ms_since "$t0")" >>"$OUT"
+  stamp t0; dn run --rm --network none echo >/dev/null; printf 'rm-host\t%s\t%s\n' "$i" "$(ms_since "$t0")" >>"$OUT"
 done
 {
   printf '\n%-10s %10s %10s %10s\n' measure median min max

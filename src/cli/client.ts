@@ -18,6 +18,11 @@ export interface ClientOptions {
 
 const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>(['invalid', 'not-found', 'conflict', 'exhausted', 'kernel', 'internal']);
 
+/** Whether `code` is one of DnsnetError's (a code that came over the API). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && ERROR_CODES.has(code);
+}
+
 /** Socket errors that mean "no daemon there": the request never reached one, so retrying is safe. */
 const NO_DAEMON = new Set(['ENOENT', 'ECONNREFUSED']);
 
@@ -69,6 +74,29 @@ export class Client {
       res.on('error', reject);
       res.on('end', resolve);
       res.pipe(out, { end: false });
+    });
+  }
+
+  /**
+   * POST `body` and hand each line of the answer (one JSON object a line) to `onLine` as it comes: a pull's
+   * progress. An error status is the daemon's refusal, as for `call`.
+   */
+  async streamLines(route: string, body: unknown, onLine: (value: Record<string, unknown>) => void): Promise<void> {
+    const res = await this.withDaemon(() => openStream(this.paths.socket, route, 'POST', JSON.stringify(body)));
+    if ((res.statusCode ?? 500) >= 400) throw apiError('POST', route, res.statusCode, await readBody(res));
+    let pending = '';
+    await new Promise<void>((resolve, reject) => {
+      res.on('error', reject);
+      res.on('data', (chunk: Buffer) => {
+        pending += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (line.trim() !== '') onLine(JSON.parse(line) as Record<string, unknown>);
+        }
+      });
+      res.on('end', resolve);
     });
   }
 
@@ -189,14 +217,15 @@ function dechunk(data: Buffer): Buffer {
   }
 }
 
-/** A streaming GET through node:http (loaded only here): the response is read as it comes. */
-async function openStream(socket: string, route: string): Promise<http.IncomingMessage> {
+/** A streaming request through node:http (loaded only here): the response is read as it comes. */
+async function openStream(socket: string, route: string, method: 'GET' | 'POST' = 'GET', body?: string): Promise<http.IncomingMessage> {
   const { default: http } = await import('node:http');
   return new Promise((resolve, reject) => {
     // agent: false: one connection per request, no keep-alive socket holding the CLI open.
-    const req = http.request({ socketPath: socket, method: 'GET', path: route, agent: false }, resolve);
+    const headers = body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {};
+    const req = http.request({ socketPath: socket, method, path: route, agent: false, headers }, resolve);
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -214,7 +243,7 @@ export function apiError(method: string, route: string, status: number | undefin
   try {
     const body = JSON.parse(text) as Partial<ApiError>;
     if (typeof body.message === 'string' && body.message !== '') {
-      const code = typeof body.code === 'string' && ERROR_CODES.has(body.code) ? (body.code as ErrorCode) : 'internal';
+      const code = isErrorCode(body.code) ? body.code : 'internal';
       return new DnsnetError(code, body.message);
     }
   } catch {

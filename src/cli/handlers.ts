@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { ROUTES, routeUrl } from '../api/routes.js';
 import type { ContainerJson, ImageInspectJson, ImageSummaryJson, Launch, LoadedJson, NetworkJson, PrunedImagesJson, PullJson, RemovedImageJson, RunResult, StatsJson } from '../api/types.js';
 import { DnsnetError } from '../errors.js';
-import type { Client } from './client.js';
+import { isErrorCode, type Client } from './client.js';
 import { forEachRef, reportFailure } from './exit.js';
 import { runLaunch } from './launch.js';
 import {
@@ -18,8 +18,10 @@ import {
   formatImageTable,
   formatNetworkTable,
   formatPortLines,
-  formatPull,
   humanSize,
+  pullFooter,
+  pullHeader,
+  pullStep,
   formatStatsTable,
   sortContainers,
   sortNetworks,
@@ -98,8 +100,28 @@ export function createHandlers(client: Client, version: string, io: Io = process
       return 0;
     },
     async pull(ref, tlsVerify) {
-      const r = await client.call<PullJson>(ROUTES.pull, { body: tlsVerify === undefined ? { ref } : { ref, tlsVerify } });
-      out(formatPull(ref, r));
+      out(pullHeader(ref));
+      const tty = (io.stdout as NodeJS.WriteStream).isTTY === true;
+      let result: PullJson | undefined;
+      let failure: { code?: string; message?: string } | undefined;
+      let inPlace = false; // a terminal's download bar is on the current line
+      await client.streamLines(routeUrl(ROUTES.pull, undefined, { stream: true }), tlsVerify === undefined ? { ref } : { ref, tlsVerify }, (ev) => {
+        if (ev.result) result = ev.result as PullJson;
+        else if (ev.error) failure = ev.error as typeof failure;
+        else if (ev.status === 'Downloading') {
+          if (tty) {
+            out(`\r${pullStep(ev)}\x1b[K`);
+            inPlace = true;
+          }
+        } else {
+          out(`${inPlace ? '\r\x1b[K' : ''}${pullStep(ev)}\n`);
+          inPlace = false;
+        }
+      });
+      if (inPlace) out('\n');
+      const code = failure?.code;
+      if (failure || !result) throw new DnsnetError(isErrorCode(code) ? code : 'internal', failure?.message ?? `pull ${ref}: the daemon's answer ended early`);
+      out(pullFooter(result));
       return 0;
     },
     async images({ quiet, format }) {

@@ -1,5 +1,6 @@
 // Pure renderers of API values for the terminal: Docker-like tables, JSON, IDs, and status/age phrases.
 import type { ContainerJson, ImageSummaryJson, NetworkJson, PortBindingJson, PullJson, StatsJson } from '../api/types.js';
+import { familiarName, parseImageRef } from '../images/reference.js';
 
 /**
  * Columns as Docker's tabwriter lays them out (minwidth 10, padding 3): each cell but the last is
@@ -214,18 +215,28 @@ export function formatImageTable(images: ImageSummaryJson[], now: number = Date.
   return formatTable(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows);
 }
 
-/** `docker pull`'s report, from what the daemon did. */
-export function formatPull(raw: string, r: PullJson): string {
-  const lines: string[] = [];
-  const tagGiven = /@|:[^/]*$/.test(raw);
-  if (!tagGiven) lines.push('Using default tag: latest');
-  const at = r.ref.indexOf('@');
-  const name = at >= 0 ? r.ref.slice(0, at) : r.ref.slice(0, r.ref.lastIndexOf(':'));
-  const tag = at >= 0 ? r.ref.slice(at + 1) : r.ref.slice(r.ref.lastIndexOf(':') + 1);
-  lines.push(`${tag}: Pulling from ${name.includes('/') ? name : `library/${name}`}`);
-  lines.push(...r.progress);
-  lines.push(`Digest: ${r.digest}`);
-  lines.push(r.fetched > 0 ? `Status: Downloaded newer image for ${r.ref}` : `Status: Image is up to date for ${r.ref}`);
-  lines.push(r.ref);
+/** `docker pull`'s first lines: the default tag when none was given, then what is pulled from where. */
+export function pullHeader(raw: string): string {
+  const ref = parseImageRef(raw);
+  const name = familiarName(ref);
+  const lines = [];
+  if (!/[@:][^/]*$/.test(raw)) lines.push('Using default tag: latest');
+  lines.push(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.domain === 'docker.io' ? ref.path : name}`);
   return lines.join('\n') + '\n';
+}
+
+/** `docker pull`'s last lines. */
+export function pullFooter(r: PullJson): string {
+  const status = r.fetched > 0 ? `Status: Downloaded newer image for ${r.ref}` : `Status: Image is up to date for ${r.ref}`;
+  return [`Digest: ${r.digest}`, status, r.ref].join('\n') + '\n';
+}
+
+/** One step of a pull: `abc123: Pull complete`; a download as a bar (for a terminal, rewritten in place). */
+export function pullStep(ev: { id?: string; status?: string; current?: number; total?: number }): string {
+  const id = ev.id ? `${ev.id}: ` : '';
+  if (ev.status !== 'Downloading' || !ev.total) return `${id}${ev.status ?? ''}`;
+  const width = 40;
+  const done = Math.min(width, Math.round(((ev.current ?? 0) / ev.total) * width));
+  const bar = `[${'='.repeat(Math.max(0, done - 1))}${done > 0 ? '>' : ''}${' '.repeat(width - done)}]`;
+  return `${id}Downloading ${bar} ${humanSize(ev.current ?? 0)}/${humanSize(ev.total)}`;
 }

@@ -6,7 +6,7 @@ import type { ImageInspectJson, ImageSummaryJson, LoadedJson, PrunedImagesJson, 
 import { DnsnetError } from '../errors.js';
 import { loadImages, saveImages } from '../images/archive.js';
 import { readCredentials } from '../images/auth.js';
-import { pullImage } from '../images/pull.js';
+import { pullImage, type Progress } from '../images/pull.js';
 import { parseImageRef } from '../images/reference.js';
 import { ImageStore, type ImageRecord } from '../images/store.js';
 import { Mutex } from './mutex.js';
@@ -25,14 +25,18 @@ export class Images {
     this.insecure = new Set((insecureRegistries ?? '').split(',').map((s) => s.trim()).filter(Boolean));
   }
 
-  pull(spec: PullSpec): Promise<PullJson> {
+  /** A pull; `onEvent` sees each step as it happens (the CLI's progress display). */
+  pull(spec: PullSpec, onEvent: Progress = () => undefined): Promise<PullJson> {
     return this.lock.run(async () => {
       const ref = parseImageRef(spec.ref);
       const progress: string[] = [];
       const insecure = spec.tlsVerify === false || this.insecure.has(ref.domain);
       const basicAuth = readCredentials(process.env, ref.domain);
       try {
-        const r = await pullImage(this.store, spec.ref, { insecure, basicAuth }, (line) => progress.push(line));
+        const r = await pullImage(this.store, spec.ref, { insecure, basicAuth }, (ev) => {
+          if (ev.status !== 'Downloading') progress.push(ev.id ? `${ev.id}: ${ev.status}` : ev.status);
+          onEvent(ev);
+        });
         this.log(`[images] pulled ${r.ref} (${r.digest}): ${r.fetched} layer(s) fetched, ${r.present} already here`);
         return { ref: r.ref, id: r.image.id, digest: r.digest, fetched: r.fetched, present: r.present, progress };
       } finally {

@@ -44,7 +44,7 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
   add(ROUTES.logs, async (req, res, [ref], _b, query) => streamLogs(engine, ref!, query.get('follow') === '1', req, res));
   add(ROUTES.stats, async () => ({ resolver: engine.resolver.stats() }));
   add(ROUTES.systemPrune, async () => ({ removed: await engine.systemPrune() }));
-  add(ROUTES.pull, async (_q, _r, _p, body) => engine.images.pull(body as PullSpec));
+  add(ROUTES.pull, async (_q, res, _p, body, query) => (query.get('stream') === '1' ? streamPull(engine, body as PullSpec, res) : engine.images.pull(body as PullSpec)));
   add(ROUTES.listImages, async () => engine.images.list());
   add(ROUTES.saveImages, async (_q, _r, _p, body) => (await engine.images.save((body as SaveSpec).refs, (body as SaveSpec).file), {}));
   add(ROUTES.pruneImages, async (_q, _r, _p, _b, query) => engine.pruneImages(query.get('all') === '1'));
@@ -76,6 +76,28 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
 }
 
 const STREAMED = Symbol('streamed');
+
+/**
+ * A pull with its progress: one JSON object a line (Docker's progress stream habit), `{"id","status",
+ * "current","total"}` for each step, then `{"result": PullJson}` or `{"error": ApiError}`.
+ */
+async function streamPull(engine: Engine, spec: PullSpec, res: http.ServerResponse): Promise<typeof STREAMED> {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+  let last = 0;
+  try {
+    const result = await engine.images.pull(spec, (ev) => {
+      // Download steps at most every 100 ms: a terminal needs no more, and a fast pull sends thousands.
+      if (ev.status === 'Downloading' && ev.current !== 0 && ev.current !== ev.total && Date.now() - last < 100) return;
+      last = Date.now();
+      res.write(JSON.stringify(ev) + '\n');
+    });
+    res.end(JSON.stringify({ result }) + '\n');
+  } catch (error) {
+    const e = error instanceof DnsnetError ? error : new DnsnetError('internal', (error as Error).message ?? String(error));
+    res.end(JSON.stringify({ error: { code: e.code, message: e.message } }) + '\n');
+  }
+  return STREAMED;
+}
 
 function send(res: http.ServerResponse, status: number, value: unknown): void {
   const text = JSON.stringify(value ?? {});

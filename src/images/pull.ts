@@ -37,7 +37,15 @@ export interface PullResult {
   present: number;
 }
 
-export type Progress = (line: string) => void;
+/** A step of a pull, as Docker's progress stream names them (`id`: a layer's 12 hex, or '' for the image). */
+export interface PullEvent {
+  id: string;
+  status: string;
+  current?: number;
+  total?: number;
+}
+
+export type Progress = (event: PullEvent) => void;
 
 export async function pullImage(store: ImageStore, raw: string, opts: RegistryOptions, progress: Progress = () => undefined): Promise<PullResult> {
   const ref = parseImageRef(raw);
@@ -51,7 +59,7 @@ export async function pullImage(store: ImageStore, raw: string, opts: RegistryOp
       const p = hostPlatform();
       throw new DnsnetError('not-found', `${familiarRef(ref)}: no image for ${p.os}/${p.architecture} (the index has ${have || 'none'})`);
     }
-    progress(`${familiarRef(ref)}: resolved to ${pick.digest} for ${pick.platform?.os}/${pick.platform?.architecture}`);
+    progress({ id: '', status: `Resolved ${familiarRef(ref)} to ${pick.digest} for ${pick.platform?.os}/${pick.platform?.architecture}` });
     manifest = await registry.manifest(pick.digest);
   }
   const { config, layers } = readManifest(manifest);
@@ -78,19 +86,25 @@ export async function pullImage(store: ImageStore, raw: string, opts: RegistryOp
     const dir = store.layerDir(l.digest);
     if (store.hasBlob(l.digest) && fs.existsSync(dir)) {
       present++;
-      progress(`${short}: already exists`);
+      progress({ id: short, status: 'Already exists' });
     } else {
       if (!store.hasBlob(l.digest)) {
-        progress(`${short}: pulling (${l.size} bytes)`);
-        await registry.blobTo(l.digest, store.blobPath(l.digest));
+        let current = 0;
+        progress({ id: short, status: 'Downloading', current, total: l.size });
+        await registry.blobTo(l.digest, store.blobPath(l.digest), (n) => {
+          current += n;
+          progress({ id: short, status: 'Downloading', current, total: l.size });
+        });
+        progress({ id: short, status: 'Download complete' });
       }
+      progress({ id: short, status: 'Extracting' });
       const tmp = `${dir}.tmp-${process.pid}`;
       fs.rmSync(tmp, { recursive: true, force: true });
       await extractLayer(store.blobPath(l.digest), l.mediaType, diffIds[i], tmp);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(tmp, dir);
       fetched++;
-      progress(`${short}: pull complete`);
+      progress({ id: short, status: 'Pull complete' });
     }
     out.push({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i] ?? '' });
   }

@@ -86,8 +86,8 @@ describe('pull', () => {
       await e.ok(['pull', `${authReg.host}/team/box:v1`]);
       expect(authReg.requests).toContain('/token');
       const out = await e.ok(['pull', `${authReg.host}/team/app:multi`]);
-      expect(out).toMatch(/: already exists$/m); // the busybox layer, shared
-      expect(out).toMatch(/: pull complete$/m);
+      expect(out).toMatch(/: Already exists$/m); // the busybox layer, shared
+      expect(out).toMatch(/: Pull complete$/m);
       expect(list('layers')).toHaveLength(2);
       const img = await inspectImage(`${authReg.host}/team/app:multi`);
       expect(img.Id).toBe(app.configDigest);

@@ -1,6 +1,6 @@
 // Image references (distribution/reference's rules), platform choice, whiteout sorting and sizes (pure).
 import { describe, expect, it } from 'vitest';
-import { humanSize } from '../../src/cli/output.js';
+import { humanSize, pullHeader, pullStep } from '../../src/cli/output.js';
 import { credentialsFor } from '../../src/images/auth.js';
 import { classifyEntry, layerCompression } from '../../src/images/layers.js';
 import { choosePlatform } from '../../src/images/pull.js';
@@ -91,5 +91,16 @@ describe('credentialsFor (a Docker-style config file)', () => {
     expect(credentialsFor(file, 'ghcr.io')).toBe('gh:tok');
     expect(credentialsFor(file, 'quay.io')).toBeUndefined();
     expect(credentialsFor('not json', 'docker.io')).toBeUndefined();
+  });
+});
+
+describe('pull output', () => {
+  it("prints Docker's header and steps; a download as a bar", () => {
+    expect(pullHeader('busybox')).toBe('Using default tag: latest\nlatest: Pulling from library/busybox\n');
+    expect(pullHeader('localhost:5000/app:v1')).toBe('v1: Pulling from localhost:5000/app\n');
+    expect(pullStep({ id: 'abc123def456', status: 'Pull complete' })).toBe('abc123def456: Pull complete');
+    expect(pullStep({ id: 'abc123def456', status: 'Downloading', current: 1_000_000, total: 2_000_000 })).toBe(
+      `abc123def456: Downloading [${'='.repeat(19)}>${' '.repeat(20)}] 1MB/2MB`,
+    );
   });
 });
