@@ -12,7 +12,7 @@ import { extractLayer, layerCompression } from './layers.js';
 import { hostPlatform } from './pull.js';
 import { familiarRef, parseImageRef } from './reference.js';
 import { MEDIA, sha256 } from './registry.js';
-import type { ImageLayer, ImageRecord, ImageRunConfig, ImageStore } from './store.js';
+import type { ImageConfigBlob, ImageLayer, ImageRecord, ImageStore } from './store.js';
 
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const NAME_ANNOTATION = 'io.containerd.image.name';
@@ -175,7 +175,7 @@ function readDockerArchive(work: string): ToLoad[] {
 async function loadOne(store: ImageStore, w: ToLoad): Promise<ImageRecord> {
   const configBytes = fs.readFileSync(w.config);
   const id = sha256(configBytes);
-  const cfg = JSON.parse(configBytes.toString('utf8')) as { created?: string; os?: string; architecture?: string; config?: ImageRunConfig; rootfs?: { diff_ids?: string[] } };
+  const cfg = JSON.parse(configBytes.toString('utf8')) as ImageConfigBlob;
   const diffIds = cfg.rootfs?.diff_ids ?? [];
   if (diffIds.length !== w.layers.length) throw new DnsnetError('invalid', `load: image ${id.slice(7, 19)}: its config names ${diffIds.length} layers, the archive ${w.layers.length}`);
   if (!store.hasBlob(id)) fs.copyFileSync(w.config, store.blobPath(id));
@@ -194,22 +194,7 @@ async function loadOne(store: ImageStore, w: ToLoad): Promise<ImageRecord> {
     }
     layers.push({ digest, mediaType, size: fs.statSync(l.file).size, diffId: diffIds[i] ?? '' });
   }
-  const existing = store.list().find((x) => x.id === id);
-  return (
-    existing ?? {
-      schema: 1,
-      id,
-      repoTags: [],
-      repoDigests: [],
-      created: cfg.created ?? new Date(0).toISOString(),
-      pulled: new Date().toISOString(),
-      os: cfg.os ?? 'linux',
-      architecture: cfg.architecture ?? hostPlatform().architecture,
-      size: store.diskSize(layers),
-      layers,
-      config: cfg.config ?? {},
-    }
-  );
+  return store.record(id, cfg, layers, hostPlatform().architecture);
 }
 
 function isGzip(file: string): boolean {

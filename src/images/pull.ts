@@ -6,7 +6,7 @@ import { DnsnetError } from '../errors.js';
 import { extractLayer, layerCompression } from './layers.js';
 import { familiarName, familiarRef, parseImageRef } from './reference.js';
 import { MEDIA, Registry, type FetchedManifest, type RegistryOptions } from './registry.js';
-import type { ImageLayer, ImageRecord, ImageRunConfig, ImageStore } from './store.js';
+import type { ImageConfigBlob, ImageLayer, ImageRecord, ImageStore } from './store.js';
 
 /** This host's platform as OCI names it. */
 export function hostPlatform(): { os: string; architecture: string; variant?: string } {
@@ -68,13 +68,7 @@ export async function pullImage(store: ImageStore, raw: string, opts: RegistryOp
   // The config, then each layer: fetched unless already here, extracted unless already extracted.
   const configFile = store.blobPath(config.digest);
   if (!store.hasBlob(config.digest)) await registry.blobTo(config.digest, configFile);
-  const cfg = JSON.parse(fs.readFileSync(configFile, 'utf8')) as {
-    created?: string;
-    os?: string;
-    architecture?: string;
-    config?: ImageRunConfig;
-    rootfs?: { diff_ids?: string[] };
-  };
+  const cfg = JSON.parse(fs.readFileSync(configFile, 'utf8')) as ImageConfigBlob;
   const diffIds = cfg.rootfs?.diff_ids ?? [];
   if (diffIds.length !== layers.length) throw new DnsnetError('invalid', `${familiarRef(ref)}: the config names ${diffIds.length} layers, the manifest ${layers.length}`);
   let fetched = 0;
@@ -108,21 +102,7 @@ export async function pullImage(store: ImageStore, raw: string, opts: RegistryOp
     }
     out.push({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i] ?? '' });
   }
-  const existing = store.list().find((x) => x.id === config.digest);
-  const image: ImageRecord = existing ?? {
-    schema: 1,
-    id: config.digest,
-    repoTags: [],
-    repoDigests: [],
-    created: cfg.created ?? new Date(0).toISOString(),
-    pulled: new Date().toISOString(),
-    os: cfg.os ?? 'linux',
-    architecture: cfg.architecture ?? hostPlatform().architecture,
-    size: 0,
-    layers: out,
-    config: cfg.config ?? {},
-  };
-  image.size = store.diskSize(out);
+  const image = store.record(config.digest, cfg, out, hostPlatform().architecture);
   const repoDigest = `${familiarName(ref)}@${listDigest}`;
   if (!image.repoDigests.includes(repoDigest)) image.repoDigests.push(repoDigest);
   // A tag pulled is (re)pointed at this image; a pull by digest tags nothing, as in Docker.

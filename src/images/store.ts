@@ -45,6 +45,15 @@ export interface ImageRecord {
 
 const HEX = /^[a-f0-9]{64}$/;
 
+/** What an image's config blob says (the parts dnsnet reads). */
+export interface ImageConfigBlob {
+  created?: string;
+  os?: string;
+  architecture?: string;
+  config?: ImageRunConfig;
+  rootfs?: { diff_ids?: string[] };
+}
+
 function hexOf(digest: string): string {
   const hex = digest.replace(/^sha256:/, '');
   if (!HEX.test(hex)) throw new DnsnetError('invalid', `invalid digest ${digest}`);
@@ -157,6 +166,25 @@ export class ImageStore {
     };
     for (const l of layers) walk(this.layerDir(l.digest));
     return total;
+  }
+
+  /** The record of image `id` (its config blob's digest): the one here, or a new one without tags. */
+  record(id: string, cfg: ImageConfigBlob, layers: ImageLayer[], defaultArch: string): ImageRecord {
+    const existing = this.list().find((x) => x.id === id);
+    if (existing) return existing;
+    return {
+      schema: 1,
+      id,
+      repoTags: [],
+      repoDigests: [],
+      created: cfg.created ?? new Date(0).toISOString(),
+      pulled: new Date().toISOString(),
+      os: cfg.os ?? 'linux',
+      architecture: cfg.architecture ?? defaultArch,
+      size: this.diskSize(layers),
+      layers,
+      config: cfg.config ?? {},
+    };
   }
 
   /** Bytes on disk of every blob and extracted layer (what a removal frees is the difference). */

@@ -212,34 +212,16 @@ export function buildLaunchArgv(p: LaunchPlan): string[] {
   if (p.cmd.length === 0) throw new DnsnetError('invalid', 'run: no command given');
   if (p.image) {
     if (!p.rootfs) throw new DnsnetError('internal', 'run: an image without a mount point');
-    return [
-      ...(p.netnsPath !== undefined ? ['/usr/bin/nsenter', `--net=${p.netnsPath}`, '--'] : []),
-      '/usr/bin/unshare',
-      '--mount',
-      '--uts',
-      '--propagation',
-      'private',
-      '--',
-      '/bin/sh',
-      '-c',
-      IMAGE_INIT_SCRIPT,
-      'dnsnet-init',
-      p.rootfs,
-      p.image.lower.join(':'),
-      p.image.upper,
-      p.image.work,
-      p.workdir,
-      p.hostname,
-      String(p.image.uid),
-      String(p.image.gid),
-      p.hostsFile,
-      p.hostnameFile,
-      p.resolvConfFile,
-      ...p.cmd,
-    ];
+    const { lower, upper, work, uid, gid } = p.image;
+    return [...initArgv(p.netnsPath, IMAGE_INIT_SCRIPT), p.rootfs, lower.join(':'), upper, work, p.workdir, p.hostname, String(uid), String(gid), p.hostsFile, p.hostnameFile, p.resolvConfFile, ...p.cmd];
   }
+  return [...initArgv(p.netnsPath, INIT_SCRIPT), p.rootfs ?? '/', p.workdir, p.hostname, p.hostsFile, p.hostnameFile, p.resolvConfFile, ...p.cmd];
+}
+
+/** Into the netns (when one is given), then new mount and UTS namespaces, where `script` prepares and execs. */
+function initArgv(netnsPath: string | undefined, script: string): string[] {
   return [
-    ...(p.netnsPath !== undefined ? ['/usr/bin/nsenter', `--net=${p.netnsPath}`, '--'] : []),
+    ...(netnsPath !== undefined ? ['/usr/bin/nsenter', `--net=${netnsPath}`, '--'] : []),
     '/usr/bin/unshare',
     '--mount',
     '--uts',
@@ -248,15 +230,8 @@ export function buildLaunchArgv(p: LaunchPlan): string[] {
     '--',
     '/bin/sh',
     '-c',
-    INIT_SCRIPT,
+    script,
     'dnsnet-init',
-    p.rootfs ?? '/',
-    p.workdir,
-    p.hostname,
-    p.hostsFile,
-    p.hostnameFile,
-    p.resolvConfFile,
-    ...p.cmd,
   ];
 }
 
