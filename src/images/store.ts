@@ -62,6 +62,8 @@ function hexOf(digest: string): string {
 
 export class ImageStore {
   readonly dir: string;
+  /** The records as last read: every `run` asks whether its first word is an image. The daemon is the only writer. */
+  private cached: ImageRecord[] | undefined;
 
   constructor(stateRoot: string) {
     this.dir = path.join(stateRoot, 'images');
@@ -81,6 +83,11 @@ export class ImageStore {
   }
 
   list(): ImageRecord[] {
+    this.cached ??= this.read();
+    return this.cached.map((r) => structuredClone(r));
+  }
+
+  private read(): ImageRecord[] {
     const out: ImageRecord[] = [];
     for (const f of fs.readdirSync(path.join(this.dir, 'records'))) {
       if (!f.endsWith('.json')) continue;
@@ -136,6 +143,7 @@ export class ImageStore {
   /** Delete the record, then every blob and layer no image refers to any more. */
   async remove(img: ImageRecord): Promise<void> {
     fs.rmSync(path.join(this.dir, 'records', `${hexOf(img.id)}.json`), { force: true });
+    this.cached = undefined;
     this.collect();
   }
 
@@ -212,5 +220,6 @@ export class ImageStore {
 
   private async write(img: ImageRecord): Promise<void> {
     await writeFileAtomic(path.join(this.dir, 'records', `${hexOf(img.id)}.json`), JSON.stringify(img, null, 2) + '\n');
+    this.cached = undefined;
   }
 }
