@@ -53,8 +53,9 @@ export function formatNetworkTable(networks: NetworkJson[]): string {
 
 export function formatContainerTable(containers: ContainerJson[], now: number = Date.now()): string {
   return formatTable(
-    ['CONTAINER ID', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-    containers.map((c) => [shortId(c.Id), formatCommand(c), formatCreated(c.Created, now), formatStatus(c.State, now), formatPorts(c.NetworkSettings.Ports ?? {}), c.Name.replace(/^\//, '')]),
+    ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+    // IMAGE: the reference it was run with; a host command (no image) shows "-".
+    containers.map((c) => [shortId(c.Id), c.Config.Image ?? '-', formatCommand(c), formatCreated(c.Created, now), formatStatus(c.State, now), formatPorts(c.NetworkSettings.Ports ?? {}), c.Name.replace(/^\//, '')]),
   );
 }
 

@@ -98,10 +98,11 @@ describe('columns', () => {
   it('ps, newest first', () => {
     const old = container('1'.repeat(64), '/old', ago(10 * M), { Status: 'exited', Running: false, ExitCode: 137, FinishedAt: ago(5 * M) });
     const web = container('2'.repeat(64), '/web', ago(4 * S), { Status: 'running', Running: true, StartedAt: ago(3 * S) }, { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] });
+    web.Config.Image = 'busybox:1.36';
     expect(formatContainerTable(sortContainers([old, web]), NOW)).toBe(
-      'CONTAINER ID   COMMAND            CREATED          STATUS                       PORTS                  NAMES\n' +
-        '222222222222   "sleep infinity"   4 seconds ago    Up 3 seconds                 0.0.0.0:8080->80/tcp   web\n' +
-        '111111111111   "sleep infinity"   10 minutes ago   Exited (137) 5 minutes ago                          old\n',
+      'CONTAINER ID   IMAGE          COMMAND            CREATED          STATUS                       PORTS                  NAMES\n' +
+        '222222222222   busybox:1.36   "sleep infinity"   4 seconds ago    Up 3 seconds                 0.0.0.0:8080->80/tcp   web\n' +
+        '111111111111   -              "sleep infinity"   10 minutes ago   Exited (137) 5 minutes ago                          old\n',
     );
   });
 

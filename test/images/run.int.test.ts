@@ -104,6 +104,9 @@ describe('run IMAGE', () => {
     expectRefused(await e.cli(['rmi', box]), /conflict: unable to remove repository reference ".*" \(must force\) - container [0-9a-f]{12} is using its referenced image/);
     await e.ok(['start', 'keeper']);
     expect((await e.ok(['exec', 'keeper', 'cat', '/data'])).trim()).toBe('data');
+    const ps = (await e.ok(['ps'])).split('\n');
+    expect(ps[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND/);
+    expect(ps.find((l) => l.endsWith('keeper'))?.split(/\s{3,}/)[1]).toBe(box);
     // The image's files are untouched: the change is in the container's own layer.
     expect(String((await e.cli(['run', '--rm', box, 'cat', '/data'])).exitCode)).not.toBe('0');
     await e.ok(['rm', '-f', 'keeper']);
