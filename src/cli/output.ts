@@ -1,6 +1,6 @@
 // Pure renderers of API values for the terminal: Docker-like tables, JSON, IDs, and status/age phrases.
 import type { ContainerJson, ImageSummaryJson, NetworkJson, PortBindingJson, PullJson, StatsJson } from '../api/types.js';
-import { familiarName, parseImageRef } from '../images/reference.js';
+import { DOCKER_HUB, familiarName, parseImageRef } from '../images/reference.js';
 
 /**
  * Columns as Docker's tabwriter lays them out (minwidth 10, padding 3): each cell but the last is
@@ -222,7 +222,7 @@ export function pullHeader(raw: string): string {
   const name = familiarName(ref);
   const lines = [];
   if (!/[@:][^/]*$/.test(raw)) lines.push('Using default tag: latest');
-  lines.push(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.domain === 'docker.io' ? ref.path : name}`);
+  lines.push(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.domain === DOCKER_HUB ? ref.path : name}`);
   return lines.join('\n') + '\n';
 }
 

@@ -3,15 +3,14 @@
 // the tags as annotations, blobs/sha256/) and Docker's manifest.json pointing into the same blobs, so
 // `docker load`, `podman load`, skopeo and dnsnet all read it. `load` reads either: an OCI layout, or a
 // Docker archive (also the older one, with each layer as <id>/layer.tar).
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { c as tarCreate, x as tarExtract } from 'tar';
 import { DnsnetError } from '../errors.js';
-import { extractLayer, layerCompression } from './layers.js';
+import { isGzip, layerCompression } from './layers.js';
 import { hostPlatform } from './pull.js';
 import { familiarRef, parseImageRef } from './reference.js';
-import { MEDIA, sha256 } from './registry.js';
+import { MEDIA, sha256, sha256File } from './registry.js';
 import type { ImageConfigBlob, ImageLayer, ImageRecord, ImageStore } from './store.js';
 
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -181,29 +180,12 @@ async function loadOne(store: ImageStore, w: ToLoad): Promise<ImageRecord> {
   if (!store.hasBlob(id)) fs.copyFileSync(w.config, store.blobPath(id));
   const layers: ImageLayer[] = [];
   for (const [i, l] of w.layers.entries()) {
-    const digest = `sha256:${crypto.createHash('sha256').update(fs.readFileSync(l.file)).digest('hex')}`;
+    const digest = await sha256File(l.file);
     const mediaType = l.mediaType ?? (isGzip(l.file) ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar');
     layerCompression(mediaType);
     if (!store.hasBlob(digest)) fs.copyFileSync(l.file, store.blobPath(digest));
-    const dir = store.layerDir(digest);
-    if (!fs.existsSync(dir)) {
-      const tmp = `${dir}.tmp-${process.pid}`;
-      fs.rmSync(tmp, { recursive: true, force: true });
-      await extractLayer(store.blobPath(digest), mediaType, diffIds[i], tmp);
-      fs.renameSync(tmp, dir);
-    }
+    if (!fs.existsSync(store.layerDir(digest))) await store.extractLayer(digest, mediaType, diffIds[i]);
     layers.push({ digest, mediaType, size: fs.statSync(l.file).size, diffId: diffIds[i] ?? '' });
   }
   return store.record(id, cfg, layers, hostPlatform().architecture);
-}
-
-function isGzip(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(2);
-    fs.readSync(fd, b, 0, 2, 0);
-    return b[0] === 0x1f && b[1] === 0x8b;
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -60,7 +60,8 @@ export function classifyEntry(entryPath: string, w: Whiteouts): boolean {
  * `diffId` (sha256 of the tar, from the image config). Returns the uncompressed size.
  */
 export async function extractLayer(blob: string, mediaType: string, diffId: string | undefined, dest: string): Promise<number> {
-  const compression = await sniff(blob, layerCompression(mediaType));
+  const declared = layerCompression(mediaType);
+  const compression: Compression = isGzip(blob) ? 'gzip' : declared; // registries are not always exact
   fs.mkdirSync(dest, { recursive: true, mode: 0o755 });
   const hash = crypto.createHash('sha256');
   let size = 0;
@@ -99,15 +100,15 @@ export async function extractLayer(blob: string, mediaType: string, diffId: stri
   }
 }
 
-/** gzip by its magic bytes, whatever the media type said (registries are not always exact). */
-async function sniff(blob: string, declared: Compression): Promise<Compression> {
-  const fd = await fs.promises.open(blob, 'r');
+/** Whether `file` starts with gzip's magic bytes. */
+export function isGzip(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
   try {
     const head = Buffer.alloc(2);
-    await fd.read(head, 0, 2, 0);
-    return head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : declared === 'gzip' ? 'gzip' : 'none';
+    fs.readSync(fd, head, 0, 2, 0);
+    return head[0] === 0x1f && head[1] === 0x8b;
   } finally {
-    await fd.close();
+    fs.closeSync(fd);
   }
 }
 

@@ -3,7 +3,7 @@
 // (a blob already here is not fetched again, a layer already extracted not extracted again).
 import fs from 'node:fs';
 import { DnsnetError } from '../errors.js';
-import { extractLayer, layerCompression } from './layers.js';
+import { layerCompression } from './layers.js';
 import { familiarName, familiarRef, parseImageRef } from './reference.js';
 import { MEDIA, Registry, type FetchedManifest, type RegistryOptions } from './registry.js';
 import type { ImageConfigBlob, ImageLayer, ImageRecord, ImageStore } from './store.js';
@@ -92,11 +92,7 @@ export async function pullImage(store: ImageStore, raw: string, opts: RegistryOp
         progress({ id: short, status: 'Download complete' });
       }
       progress({ id: short, status: 'Extracting' });
-      const tmp = `${dir}.tmp-${process.pid}`;
-      fs.rmSync(tmp, { recursive: true, force: true });
-      await extractLayer(store.blobPath(l.digest), l.mediaType, diffIds[i], tmp);
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.renameSync(tmp, dir);
+      await store.extractLayer(l.digest, l.mediaType, diffIds[i]);
       fetched++;
       progress({ id: short, status: 'Pull complete' });
     }

@@ -37,6 +37,13 @@ export function sha256(bytes: Buffer | string): string {
   return `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+/** The digest of a file, read as a stream (a layer may be large). */
+export async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
 export class Registry {
   private readonly base: string;
   private token: string | undefined;

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DnsnetError } from '../errors.js';
 import { writeFileAtomic } from '../state/store.js';
+import { extractLayer } from './layers.js';
 import { familiarRef, parseImageRef } from './reference.js';
 
 /** The part of an image's config that a container runs with (Docker's `Config`). */
@@ -76,6 +77,16 @@ export class ImageStore {
 
   layerDir(digest: string): string {
     return path.join(this.dir, 'layers', hexOf(digest));
+  }
+
+  /** Extract blob `digest` as its layer directory (beside it first, then renamed in: never half there). */
+  async extractLayer(digest: string, mediaType: string, diffId: string | undefined): Promise<void> {
+    const dir = this.layerDir(digest);
+    const tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    await extractLayer(this.blobPath(digest), mediaType, diffId, tmp);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
   }
 
   hasBlob(digest: string): boolean {

@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import { DnsnetError } from '../errors.js';
+import { ipVersion } from '../ip/index.js';
 import { portKey, type PortBindingRecord, type Proto } from './spec.js';
 
 /** A published port as it is now (NetworkSettings.Ports' entry): `hostIp` is 0.0.0.0, :: or one address. */
@@ -32,7 +33,12 @@ const UDP_IDLE_MS = 90_000; // docker-proxy's UDP flow timeout
 const EPHEMERAL_TRIES = 20;
 
 function family(ip: string): 4 | 6 {
-  return ip.includes(':') ? 6 : 4;
+  return ipVersion(ip) === 6 ? 6 : 4;
+}
+
+/** `IP:PORT`, an IPv6 address in brackets (as Docker's messages print them). */
+function at(ip: string, port: number | string): string {
+  return family(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 /** Two host IPs collide when equal, or when one is the wildcard of the other's family. */
@@ -42,7 +48,7 @@ function overlaps(a: string, b: string): boolean {
 }
 
 function portError(p: { proto: string; hostIp: string; hostPort: number | string }, error: NodeJS.ErrnoException): DnsnetError {
-  const where = `${p.proto}${family(p.hostIp)} ${family(p.hostIp) === 6 ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}`;
+  const where = `${p.proto}${family(p.hostIp)} ${at(p.hostIp, p.hostPort)}`;
   const why = error.code === 'EADDRINUSE' ? 'address already in use' : error.code === 'EADDRNOTAVAIL' ? 'cannot assign requested address' : error.message;
   return new DnsnetError('conflict', `Error starting userland proxy: listen ${where}: bind: ${why}`);
 }
@@ -102,7 +108,7 @@ export class PortHolder {
 
   private async bindOne(b: PortBindingRecord, ips: string[], target: () => ProxyTarget, taken: PublishedPort[]): Promise<Held[]> {
     const clash = (ip: string, port: number) => taken.some((t) => t.proto === b.proto && t.hostPort === port && overlaps(t.hostIp, ip));
-    const allocated = (ip: string, port: number | string) => new DnsnetError('conflict', `Bind for ${family(ip) === 6 ? `[${ip}]` : ip}:${port} failed: port is already allocated`);
+    const allocated = (ip: string, port: number | string) => new DnsnetError('conflict', `Bind for ${at(ip, port)} failed: port is already allocated`);
     const bindAll = async (port: number): Promise<Held[]> => {
       const out: Held[] = [];
       try {
