@@ -6,13 +6,20 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" != 0 ]; then echo "setup: run as root (dnsnet makes namespaces, bridges and nftables rules)" >&2; exit 1; fi
 
-need=(iproute2 nftables iputils-ping util-linux hostname procps bind9-dnsutils musl-tools gcc attr busybox-static)
+# Podman, netavark, aardvark-dns, iptables (netavark 1.4's firewall) and dnsmasq: the Podman drop-in's tests
+# run Debian 12's netavark with dnsnet's aardvark-dns, against a local dnsmasq upstream.
+need=(iproute2 nftables iputils-ping util-linux hostname procps bind9-dnsutils musl-tools gcc attr busybox-static
+  podman netavark aardvark-dns iptables dnsmasq-base)
 missing=()
 for p in "${need[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
+  # No package may start a service here (podman enables podman.socket): policy-rc.d says no while we install.
+  policy=/usr/sbin/policy-rc.d ours=
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1 && trap 'rm -f "$policy"' EXIT; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$ours" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 npm ci --no-audit --no-fund --loglevel=error

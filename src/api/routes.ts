@@ -33,6 +33,9 @@ export const ROUTES = {
   listImages: { method: 'GET', path: '/images' },
   inspectImage: { method: 'GET', path: '/images/:ref/json' },
   removeImage: { method: 'DELETE', path: '/images/:ref' },
+  podmanServe: { method: 'POST', path: '/podman/serve' },
+  podmanReload: { method: 'POST', path: '/podman/reload' },
+  podmanList: { method: 'GET', path: '/podman' },
 } as const satisfies Record<string, Route>;
 
 /** The URL of `route` with `:ref` filled in (encoded) and the query's set flags (`?all=1`). */

@@ -1,4 +1,5 @@
 // The real command actions: call the daemon through the client and print results the way Docker does.
+import { installPodmanHelper, uninstallPodmanHelper } from '../podman/install.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -211,6 +212,14 @@ export function createHandlers(client: Client, version: string, io: Io = process
     async systemPrune() {
       const { removed } = await client.call<{ removed: string[] }>(ROUTES.systemPrune);
       if (removed.length > 0) out(`Deleted:\n${removed.map((n) => n + '\n').join('')}`);
+      return 0;
+    },
+    async podmanInstall(dir) {
+      out(`${installPodmanHelper(dir)}\n`);
+      return 0;
+    },
+    async podmanUninstall(dir) {
+      out(`${uninstallPodmanHelper(dir)}\n`);
       return 0;
     },
     async daemon() {

@@ -38,6 +38,8 @@ export interface Handlers {
   logs(ref: string, follow: boolean): Promise<number>;
   stats(format: Format): Promise<number>;
   systemPrune(): Promise<number>;
+  podmanInstall(dir: string): Promise<number>;
+  podmanUninstall(dir: string): Promise<number>;
   daemon(): Promise<number>;
   demo(): Promise<number>;
   version(): Promise<number>;
@@ -266,14 +268,23 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .description('resolver counters')
     .addOption(formatOption())
     .action(async (opts: { format: Format }) => done(await handlers.stats(opts.format)));
-  program
-    .command('system')
-    .description('manage dnsnet')
-    .helpCommand(false)
+  const system = program.command('system').description('manage dnsnet').helpCommand(false);
+  system
     .command('prune')
     .description('remove stopped containers and unused networks')
     .option('-f, --force', 'do not ask (dnsnet never asks)')
     .action(async () => done(await handlers.systemPrune()));
+  const podman = system.command('podman').description("serve Podman's networks in place of aardvark-dns").helpCommand(false);
+  podman
+    .command('install')
+    .description("put dnsnet's aardvark-dns where Podman looks first")
+    .option('--dir <dir>', 'the helper directory', '/usr/local/libexec/podman')
+    .action(async (opts: { dir: string }) => done(await handlers.podmanInstall(opts.dir)));
+  podman
+    .command('uninstall')
+    .description("take dnsnet's aardvark-dns out again")
+    .option('--dir <dir>', 'the helper directory', '/usr/local/libexec/podman')
+    .action(async (opts: { dir: string }) => done(await handlers.podmanUninstall(opts.dir)));
   program
     .command('daemon')
     .description('run the daemon in the foreground')

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { DnsnetError, wrapError } from '../errors.js';
 import type { ConnectSpec, ContainerJson, ExecSpec, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from '../api/types.js';
 import { Resolver } from '../resolver/index.js';
+import { PodmanDns } from './podman.js';
 import { embeddedUpstreams, validateAlias } from '../resolvconf/index.js';
 import { buildExecArgv } from '../netns/sandbox.js';
 import { SpareNetns } from '../netns/spare.js';
@@ -60,6 +61,8 @@ export class Engine implements World {
   private readonly published: Published;
   readonly images: Images;
   readonly sandboxes: Sandboxes;
+  /** Podman's networks, served in place of aardvark-dns (podman.ts). */
+  readonly podman: PodmanDns;
 
   constructor(
     readonly roots: Roots,
@@ -67,6 +70,7 @@ export class Engine implements World {
   ) {
     this.store = new StateStore(roots);
     this.resolver = new Resolver({ log: (line) => log(line) });
+    this.podman = new PodmanDns(log);
     this.host = readHostResolv(roots);
     this.sandboxes = new Sandboxes(this, this.resolver, this.store, this.spare, log);
     this.published = new Published(this, log);
@@ -83,6 +87,7 @@ export class Engine implements World {
 
   async boot(): Promise<void> {
     this.resolver.setHostUpstreams(this.hostUpstreams());
+    this.podman.setHostUpstreams(this.hostUpstreams());
     await loadState(this);
     await recover(this);
     await this.published.readopt();
@@ -95,7 +100,7 @@ export class Engine implements World {
     this.supervisor.close();
     this.published.close();
     this.spare.close();
-    await this.resolver.close();
+    await Promise.all([this.resolver.close(), this.podman.close()]);
   }
 
   findImage(ref: string) {
@@ -128,6 +133,7 @@ export class Engine implements World {
     this.host = readHostResolv(this.roots, text);
     const upstreams = this.hostUpstreams();
     this.resolver.setHostUpstreams(upstreams);
+    this.podman.setHostUpstreams(upstreams);
     this.log(`[watcher] ${what} changed: upstreams ${upstreams.join(', ')}`);
     await this.lock.run(() => this.sandboxes.followHost());
   }

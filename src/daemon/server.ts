@@ -5,6 +5,7 @@ import { DnsnetError } from '../errors.js';
 import { ROUTES, routePattern, type Route as ApiRoute } from '../api/routes.js';
 import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, PullSpec, RunSpec, SaveSpec } from '../api/types.js';
 import type { Engine } from './engine.js';
+import type { PodmanServeSpec } from './podman.js';
 
 const MAX_BODY = 1 << 20;
 
@@ -42,7 +43,7 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
   add(ROUTES.remove, async (_q, _r, [ref], _b, query) => (await engine.remove(ref!, query.get('force') === '1'), {}));
   add(ROUTES.exec, async (_q, _r, [ref], body) => engine.exec(ref!, body as ExecSpec));
   add(ROUTES.logs, async (req, res, [ref], _b, query) => streamLogs(engine, ref!, query.get('follow') === '1', req, res));
-  add(ROUTES.stats, async () => ({ resolver: engine.resolver.stats() }));
+  add(ROUTES.stats, async () => ({ resolver: engine.resolver.stats(), podman: engine.podman.stats() }));
   add(ROUTES.systemPrune, async () => ({ removed: await engine.systemPrune() }));
   add(ROUTES.pull, async (_q, res, _p, body, query) => (query.get('stream') === '1' ? streamPull(engine, body as PullSpec, res) : engine.images.pull(body as PullSpec)));
   add(ROUTES.listImages, async () => engine.images.list());
@@ -51,6 +52,9 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
   add(ROUTES.loadImages, async (_q, _r, _p, body) => engine.images.load((body as { file: string }).file));
   add(ROUTES.inspectImage, async (_q, _r, [ref]) => engine.images.inspect(ref!));
   add(ROUTES.removeImage, async (_q, _r, [ref], _b, query) => engine.removeImage(ref!, query.get('force') === '1'));
+  add(ROUTES.podmanServe, async (req, res, _p, body) => streamPodman(engine, podmanSpec(body), req, res, log));
+  add(ROUTES.podmanReload, async (_q, _r, _p, body) => engine.podman.reload(podmanSpec(body, false).dir));
+  add(ROUTES.podmanList, async () => engine.podman.list());
 
   return http.createServer((req, res) => {
     void (async () => {
@@ -96,6 +100,35 @@ async function streamPull(engine: Engine, spec: PullSpec, res: http.ServerRespon
     const e = error instanceof DnsnetError ? error : new DnsnetError('internal', (error as Error).message ?? String(error));
     res.end(JSON.stringify({ error: { code: e.code, message: e.message } }) + '\n');
   }
+  return STREAMED;
+}
+
+function podmanSpec(body: unknown, full = true): PodmanServeSpec {
+  const b = (body ?? {}) as Partial<PodmanServeSpec>;
+  if (typeof b.dir !== 'string' || !b.dir.startsWith('/')) throw new DnsnetError('invalid', 'podman: dir must be an absolute path');
+  if (full && (!Number.isInteger(b.port) || b.port! < 1 || b.port! > 65535)) throw new DnsnetError('invalid', `podman: invalid port ${String(b.port)}`);
+  if (full && (!Number.isInteger(b.pid) || b.pid! < 1)) throw new DnsnetError('invalid', `podman: invalid pid ${String(b.pid)}`);
+  return { dir: b.dir, port: b.port ?? 0, pid: b.pid ?? 0 };
+}
+
+/**
+ * An aardvark-dns process of ours registers its directory and keeps this request open while it lives: the
+ * first line answers once the listeners are bound (`{"networks":N}`), or is the error. The daemon serves
+ * the directory until the request closes (that process left), and ends it with `{"end":"replaced"}` when
+ * another process took the directory over, or `{"end":"stopping"}` when the daemon stops.
+ */
+async function streamPodman(engine: Engine, spec: PodmanServeSpec, req: http.IncomingMessage, res: http.ServerResponse, log: (line: string) => void): Promise<typeof STREAMED> {
+  let ended = false;
+  const result = await engine.podman.serve(spec, (why) => {
+    ended = true;
+    res.end(JSON.stringify({ end: why }) + '\n');
+  });
+  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+  res.write(JSON.stringify(result) + '\n');
+  // The response's socket closing, not the request's end, says the process is gone.
+  res.on('close', () => {
+    if (!ended) engine.podman.release(spec.dir, spec.pid).catch((e: unknown) => log(`[podman] release ${spec.dir}: ${(e as Error).message}`));
+  });
   return STREAMED;
 }
 

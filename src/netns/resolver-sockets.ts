@@ -16,6 +16,8 @@ export interface ResolverSockets {
 
 export interface BindOptions {
   timeoutMs?: number;
+  /** Another address than 127.0.0.11 (a Podman network's gateway). */
+  host?: string;
   port?: number;
   loUp?: boolean;
   keep?: boolean;
@@ -147,7 +149,7 @@ function startHelper(launcherArgv: string[], what: string, env: Record<string, s
           () => {
             if (settled) return;
             try {
-              child.send({ type: 'bind', ...(opts.port ? { port: opts.port } : {}), ...(opts.loUp ? { lo: true } : {}) });
+              child.send({ type: 'bind', ...(opts.port ? { port: opts.port } : {}), ...(opts.host ? { host: opts.host } : {}), ...(opts.loUp ? { lo: true } : {}) });
             } catch (error) {
               finish(new DnsnetError('kernel', `${what}: ${(error as Error).message}`, { cause: error }));
             }
@@ -169,7 +171,7 @@ function deadHelper(error: DnsnetError): SocketHelper {
  * Fork socket-helper.js inside `netnsPath` (nsenter --net), receive its UDP socket and TCP server
  * bound to 127.0.0.11:53 over the IPC channel. `lo` must already be up in that netns.
  */
-export function openResolverSockets(netnsPath: string, opts: { timeoutMs?: number; port?: number } = {}): Promise<ResolverSockets> {
+export function openResolverSockets(netnsPath: string, opts: { timeoutMs?: number; host?: string; port?: number } = {}): Promise<ResolverSockets> {
   const helper = startHelper([NSENTER, `--net=${netnsPath}`], `open resolver sockets in ${netnsPath}`, {});
   return helper.bind(opts); // the timeout covers the helper's start too
 }

@@ -1,6 +1,7 @@
 // Runs inside a container's netns (started through nsenter, or through `unshare --net` as a spare whose
 // new netns becomes a container's): on a `bind` message, binds UDP and TCP 127.0.0.11:53 (after
 // bringing `lo` up when asked: a spare's netns is brand new) and hands both sockets to the parent.
+// The message may name another address (a Podman network's gateway, v4 or v6) and port.
 // Plain JS on purpose: it is forked with node directly (no TS loader), from src under vitest and from
 // dist after tsc.
 import dgram from 'node:dgram';
@@ -22,7 +23,27 @@ if (!process.send) {
   process.exit(2);
 }
 
-async function bindAndSend(port, loUp) {
+// An IPv6 address the kernel still checks for duplicates (DAD, ~1-2 s after it was added) cannot be bound yet.
+const TENTATIVE_WAIT_MS = 3000;
+
+function bindUdp(host, port, done) {
+  const started = Date.now();
+  const attempt = () => {
+    const udp = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    udp.once('error', (e) => {
+      udp.close();
+      if (e && e.code === 'EADDRNOTAVAIL' && Date.now() - started < TENTATIVE_WAIT_MS) return setTimeout(attempt, 100);
+      fail(`bind udp ${host}:${port}`, e);
+    });
+    udp.bind({ address: host, port, exclusive: true }, () => {
+      udp.removeAllListeners('error');
+      done(udp);
+    });
+  };
+  attempt();
+}
+
+async function bindAndSend(port, loUp, host) {
   if (loUp) {
     const { execFileSync } = await import('node:child_process');
     try {
@@ -31,12 +52,10 @@ async function bindAndSend(port, loUp) {
       return fail('ip link set lo up', { message: String(e.stderr || e.message).trim() });
     }
   }
-  const udp = dgram.createSocket({ type: 'udp4' });
-  udp.once('error', (e) => fail(`bind udp ${HOST}:${port}`, e));
-  udp.bind({ address: HOST, port, exclusive: true }, () => {
+  bindUdp(host, port, (udp) => {
     const tcp = net.createServer();
-    tcp.once('error', (e) => fail(`listen tcp ${HOST}:${port}`, e));
-    tcp.listen({ host: HOST, port, exclusive: true, backlog: 128 }, () => {
+    tcp.once('error', (e) => fail(`listen tcp ${host}:${port}`, e));
+    tcp.listen({ host, port, exclusive: true, backlog: 128 }, () => {
       // One handle per message; Node waits for the parent's ack of a handle before sending the next.
       process.send({ type: 'udp' }, udp, (err) => {
         if (err) return fail('send udp socket', err);
@@ -63,6 +82,6 @@ setInterval(() => {
   if (process.ppid !== parent) process.exit(0);
 }, 500).unref();
 process.on('message', (msg) => {
-  if (msg && msg.type === 'bind') void bindAndSend(Number(msg.port || process.env.DNSNET_RESOLVER_PORT || 53), msg.lo === true);
+  if (msg && msg.type === 'bind') void bindAndSend(Number(msg.port || process.env.DNSNET_RESOLVER_PORT || 53), msg.lo === true, typeof msg.host === 'string' ? msg.host : HOST);
 });
 process.send({ type: 'ready' });

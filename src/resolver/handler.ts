@@ -266,7 +266,7 @@ export function handleQuery(msg: Buffer, asker: string, store: RecordStore, tran
       const ptr = store.lookupReverse(asker, q.name);
       // A target that is no valid DNS name (a label over 63 bytes) cannot be answered: SERVFAIL, as Docker
       // does (moby#46928), rather than a cut name that resolves to nothing.
-      if (ptr) return ptr.rr ? localReply(msg, q, [ptr.rr], transport) : rcodeReply(msg, q, RCODE.SERVFAIL, transport);
+      if (ptr) return ptr.rrs ? localReply(msg, q, ptr.rrs, transport) : rcodeReply(msg, q, RCODE.SERVFAIL, transport);
     }
     const rec = store.lookup(asker, q.name);
     if (rec) {

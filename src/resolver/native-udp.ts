@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type dgram from 'node:dgram';
-import { parseAddress } from '../ip/index.js';
+import { formatAddress, parseAddress } from '../ip/index.js';
 
 export interface UdpBatchAddon {
   init(rx: Buffer, meta: Buffer, addrs: Buffer, big: Buffer): void;
@@ -135,6 +135,16 @@ export function sockaddr(host: string, port: number, family: 4 | 6): Buffer | un
   const bytes = family === 4 ? 4 : 16;
   for (let i = 0; i < bytes; i++) b[at + i] = Number((value >> BigInt(8 * (bytes - 1 - i))) & 0xffn);
   return b;
+}
+
+/** The IP of a received sender's sockaddr (normalised as ip/'s formatAddress writes it); '' when unreadable. */
+export function sockaddrIp(a: Buffer, off: number, len: number): string {
+  const family = a.readUInt16LE(off);
+  if (family === AF_INET && len >= 8) return `${a[off + 4]}.${a[off + 5]}.${a[off + 6]}.${a[off + 7]}`;
+  if (family !== AF_INET6 || len < 24) return '';
+  let value = 0n;
+  for (let i = 8; i < 24; i++) value = (value << 8n) | BigInt(a[off + i]!);
+  return formatAddress({ family: 6, value });
 }
 
 /** Same family, port and address (flow info and scope ignored): a received sender vs an upstream's sockaddr. */

@@ -28,12 +28,35 @@ export interface NameRecords {
 }
 
 export interface PtrRecord {
-  target: string; // `<name>.<network>`
-  /** PTR record with owner pointer 0xC00C, ready to copy; null when the target is no valid DNS name (SERVFAIL). */
-  rr: Buffer | null;
+  /** Docker: `<name>.<network>`; Podman: the container's names, each one answer. */
+  targets: string[];
+  /** PTR records with owner pointer 0xC00C, ready to copy; null when a target is no valid DNS name (SERVFAIL). */
+  rrs: Buffer[] | null;
 }
 
+/** Docker's TTL for container names. */
 export const TTL = 600;
+
+/**
+ * How names are formed. `docker`: name, aliases, short ID and hostname, each also `<key>.<network>`; PTR ->
+ * `<name>.<network>`. `podman` (aardvark-dns's rules): the names netavark lists (name and aliases), each
+ * also `<key>.dns.podman` (Podman's search domain); PTR -> every one of those names.
+ */
+export type NameStyle = 'docker' | 'podman';
+export const PODMAN_DOMAIN = 'dns.podman';
+
+export interface RecordStoreOptions {
+  ttl?: number;
+  style?: NameStyle;
+}
+
+/**
+ * An asker that is no container: a client on the host (or anywhere) asking a network's own listener
+ * (Podman's gateway address). It sees that network's names only.
+ */
+export function networkAsker(network: string): string {
+  return `\0${network}`;
+}
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
 const TYPE_PTR = 12;
@@ -73,55 +96,56 @@ export function encodeName(name: string): Buffer | null {
   return wire.length > 255 ? null : wire;
 }
 
-function encodeRR(type: number, rdata: Buffer | number[]): Buffer {
+function encodeRR(type: number, rdata: Buffer | number[], ttl: number): Buffer {
   const rr = Buffer.alloc(12 + rdata.length);
   rr.writeUInt16BE(0xc00c, 0);
   rr.writeUInt16BE(type, 2);
   rr.writeUInt16BE(CLASS_IN, 4);
-  rr.writeUInt32BE(TTL, 6);
+  rr.writeUInt32BE(ttl, 6);
   rr.writeUInt16BE(rdata.length, 10);
   (Buffer.isBuffer(rdata) ? rdata : Buffer.from(rdata)).copy(rr, 12);
   return rr;
 }
 
-// Records are immutable once built, so identical addresses share one Buffer.
+// Records are immutable once built, so identical addresses (with the same TTL) share one Buffer.
 const rrCache = new Map<string, Buffer>();
-function addressRR(address: string): { rr: Buffer; family: 4 | 6 } | undefined {
-  const cached = rrCache.get(address);
+function addressRR(address: string, ttl: number): { rr: Buffer; family: 4 | 6 } | undefined {
+  const key = ttl === TTL ? address : `${ttl}/${address}`;
+  const cached = rrCache.get(key);
   if (cached) return { rr: cached, family: cached.length === 16 ? 4 : 6 };
   if (rrCache.size > 100_000) rrCache.clear();
   const bytes = addressBytes(address);
   if (!bytes) return undefined;
   const v4 = bytes.length === 4;
-  const rr = encodeRR(v4 ? TYPE_A : TYPE_AAAA, bytes);
-  rrCache.set(address, rr);
+  const rr = encodeRR(v4 ? TYPE_A : TYPE_AAAA, bytes, ttl);
+  rrCache.set(key, rr);
   return { rr, family: v4 ? 4 : 6 };
 }
 
-function makeRecords(ipv4: string[], ipv6: string[]): NameRecords {
+function makeRecords(ipv4: string[], ipv6: string[], ttl: number): NameRecords {
   const a: Buffer[] = [];
   const aaaa: Buffer[] = [];
   const v4: string[] = [];
   const v6: string[] = [];
   for (const ip of ipv4) {
-    const r = addressRR(ip);
+    const r = addressRR(ip, ttl);
     if (r?.family === 4) (a.push(r.rr), v4.push(ip));
   }
   for (const ip of ipv6) {
-    const r = addressRR(ip);
+    const r = addressRR(ip, ttl);
     if (r?.family === 6) (aaaa.push(r.rr), v6.push(ip));
   }
   return { ipv4: v4, ipv6: v6, a, aaaa };
 }
 
-function mergeRecords(list: NameRecords[]): NameRecords {
+function mergeRecords(list: NameRecords[], ttl: number): NameRecords {
   const v4 = new Set<string>();
   const v6 = new Set<string>();
   for (const r of list) {
     for (const ip of r.ipv4) v4.add(ip);
     for (const ip of r.ipv6) v6.add(ip);
   }
-  return makeRecords([...v4], [...v6]);
+  return makeRecords([...v4], [...v6], ttl);
 }
 
 /** One network's view. Updated in place, name by name, within one synchronous call. */
@@ -143,14 +167,20 @@ interface AskerView {
   mergedGen: number;
 }
 
-/** Every lookup key of one container on one network: name, aliases, short ID, hostname, each also `.<network>`. */
-function keysOf(c: ResolverContainer, e: ResolverEndpoint): Set<string> {
+/** The names a container answers to on one network, in order (the first is the PTR target's). */
+function namesOf(c: ResolverContainer, e: ResolverEndpoint, style: NameStyle): string[] {
+  return style === 'podman' ? [c.name, ...e.aliases] : [c.name, ...e.aliases, c.id.slice(0, 12), c.hostname];
+}
+
+/** Every lookup key of one container on one network: its names, each also `.<network>` (Docker) or `.dns.podman`. */
+function keysOf(c: ResolverContainer, e: ResolverEndpoint, style: NameStyle): Set<string> {
   const keys = new Set<string>();
-  for (const n of [c.name, ...e.aliases, c.id.slice(0, 12), c.hostname]) {
+  const domain = style === 'podman' ? PODMAN_DOMAIN : normalizeName(e.network);
+  for (const n of namesOf(c, e, style)) {
     const k = normalizeName(n);
     if (k === '') continue;
     keys.add(k);
-    keys.add(`${k}.${normalizeName(e.network)}`);
+    keys.add(`${k}.${domain}`);
   }
   return keys;
 }
@@ -162,6 +192,13 @@ export class RecordStore {
   private readonly views = new Map<string, AskerView>();
   private readonly linking = new Set<string>(); // ids of containers with links
   private generation = 0;
+  private readonly ttl: number;
+  private readonly style: NameStyle;
+
+  constructor(opts: RecordStoreOptions = {}) {
+    this.ttl = opts.ttl ?? TTL;
+    this.style = opts.style ?? 'docker';
+  }
 
   /** Register or replace a container. Synchronous, name by name: a name that stays is never missing. */
   upsert(c: ResolverContainer): void {
@@ -212,7 +249,7 @@ export class RecordStore {
   /** Addresses a normalized name has for this asker (its link aliases first, then its networks), or undefined. */
   lookup(askerId: string, name: string): NameRecords | undefined {
     const view = this.views.get(askerId);
-    if (!view) return undefined;
+    if (!view) return askerId.charCodeAt(0) === 0 ? this.tables.get(askerId.slice(1))?.names.get(name) : undefined;
     const linked = view.links.get(name);
     if (linked) return linked;
     const tables = view.tables;
@@ -223,7 +260,7 @@ export class RecordStore {
   /** The PTR record for a normalized reverse name, if the address belongs to a container on one of the asker's networks. */
   lookupReverse(askerId: string, name: string): PtrRecord | undefined {
     const view = this.views.get(askerId);
-    if (!view) return undefined;
+    if (!view) return askerId.charCodeAt(0) === 0 ? this.tables.get(askerId.slice(1))?.reverse.get(name) : undefined;
     for (const t of view.tables) {
       const r = t.reverse.get(name);
       if (r) return r;
@@ -243,7 +280,7 @@ export class RecordStore {
       const r = t.names.get(name);
       if (r) found.push(r);
     }
-    const result = found.length === 0 ? null : found.length === 1 ? found[0]! : mergeRecords(found);
+    const result = found.length === 0 ? null : found.length === 1 ? found[0]! : mergeRecords(found, this.ttl);
     if (view.merged.size > 10_000) view.merged.clear();
     view.merged.set(name, result);
     return result ?? undefined;
@@ -263,7 +300,7 @@ export class RecordStore {
       t.members.delete(c.id);
       const keys = touched.get(t) ?? new Set<string>();
       touched.set(t, keys);
-      for (const k of keysOf(c, e)) {
+      for (const k of keysOf(c, e, this.style)) {
         t.contrib.get(k)?.delete(c.id);
         keys.add(k);
       }
@@ -280,17 +317,18 @@ export class RecordStore {
       t.members.add(c.id);
       const keys = touched.get(t) ?? new Set<string>();
       touched.set(t, keys);
-      for (const k of keysOf(c, e)) {
+      for (const k of keysOf(c, e, this.style)) {
         let m = t.contrib.get(k);
         if (!m) t.contrib.set(k, (m = new Map()));
         m.set(c.id, { ipv4: e.ipv4, ipv6: e.ipv6 });
         keys.add(k);
       }
-      const target = `${c.name}.${e.network}`;
+      const targets = this.style === 'podman' ? [...new Set(namesOf(c, e, 'podman').map(normalizeName).filter((n) => n !== ''))] : [`${c.name}.${e.network}`];
+      const wires = targets.map(encodeName);
+      const rrs = wires.every((w) => w !== null) ? wires.map((w) => encodeRR(TYPE_PTR, w!, this.ttl)) : null;
       for (const ip of [e.ipv4, e.ipv6]) {
         const rev = ip ? reverseName(ip) : undefined;
-        const wire = encodeName(target);
-        if (rev) t.reverse.set(rev, { owner: c.id, target, rr: wire ? encodeRR(TYPE_PTR, wire) : null });
+        if (rev) t.reverse.set(rev, { owner: c.id, targets, rrs });
       }
     }
   }
@@ -312,7 +350,7 @@ export class RecordStore {
           if (a.ipv4) v4.add(a.ipv4);
           if (a.ipv6) v6.add(a.ipv6);
         }
-        t.names.set(k, makeRecords([...v4], [...v6]));
+        t.names.set(k, makeRecords([...v4], [...v6], this.ttl));
       }
       if (t.members.size === 0) this.tables.delete(t.name);
     }
@@ -346,8 +384,8 @@ export class RecordStore {
       if (v4.length + v6.length === 0) continue;
       const key = normalizeName(link.alias);
       const prev = out.get(key);
-      const rec = makeRecords([...new Set(v4)], [...new Set(v6)]);
-      out.set(key, prev ? mergeRecords([prev, rec]) : rec);
+      const rec = makeRecords([...new Set(v4)], [...new Set(v6)], this.ttl);
+      out.set(key, prev ? mergeRecords([prev, rec], this.ttl) : rec);
     }
     return out;
   }

@@ -2,7 +2,7 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { DnsnetError } from '../errors.js';
-import { RecordStore, type ResolverContainer } from './records.js';
+import { RecordStore, type NameStyle, type ResolverContainer } from './records.js';
 import { RCODE, buildRcodeReply, handleQuery, type ParsedQuery, type Transport } from './handler.js';
 import { serve, type Serving } from './transport.js';
 import { UpstreamForwarder, type ForwardCallback } from './upstream.js';
@@ -30,6 +30,22 @@ export interface ResolverOptions {
   maxTcpConnections?: number;
   /** false: UDP through node:dgram even when the udpbatch addon is built (tests run both paths). */
   nativeUdp?: boolean;
+  /** TTL of local answers (Docker's 600 by default; aardvark-dns answers with 0). */
+  ttl?: number;
+  /** Which names a container answers to, and its PTR (records.ts). */
+  style?: NameStyle;
+  /** The answer when forwarding is off for the asker: SERVFAIL (Docker's --internal) or NXDOMAIN (aardvark-dns's internal networks). */
+  noForward?: 'servfail' | 'nxdomain';
+  /** When every upstream refused: their REFUSED passed back (aardvark-dns) instead of SERVFAIL (Docker). */
+  passRefused?: boolean;
+}
+
+/** How one asker's forwarded queries go out: its own servers, whether forwarding is allowed, from which netns. */
+export interface AskerUpstreams {
+  dns: string[];
+  forward: boolean;
+  /** Every forwarded query (the host's upstreams too) dialled from this netns: a server whose clients live in another netns than the daemon's. */
+  upstreamNetns?: string | undefined;
 }
 
 export type ResolverRegistration = ResolverContainer & {
@@ -37,6 +53,7 @@ export type ResolverRegistration = ResolverContainer & {
   /** The container's netns (/run/netns path): its --dns servers are dialled from there, as Docker does. */
   dnsNetns?: string;
   forward: boolean; // false (only --internal networks): the host's upstreams are off limits (--dns servers are not)
+  upstreamNetns?: string | undefined;
 };
 
 interface Counters {
@@ -76,6 +93,8 @@ interface Entry {
   dns: string[];
   /** Where `dns` is dialled from: the container's netns path. */
   netns: string | undefined;
+  /** Where every forwarded query is dialled from, when set. */
+  upstreamNetns: string | undefined;
   forward: boolean;
   nets: Counters[];
   inflight: number;
@@ -85,8 +104,11 @@ interface Entry {
 }
 
 export class Resolver {
-  private readonly store = new RecordStore();
+  private readonly store: RecordStore;
   private readonly entries = new Map<string, Entry>();
+  /** Listeners many clients share (Podman's gateway addresses), by key: each query goes to the entry its sender routes to. */
+  private readonly shared = new Map<string, Serving>();
+  private readonly noForwardRcode: number;
   private readonly forwarder: UpstreamForwarder;
   private readonly log: (line: string) => void;
   private readonly maxInflight: number;
@@ -104,10 +126,13 @@ export class Resolver {
   constructor(opts: ResolverOptions = {}) {
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.native = opts.nativeUdp !== false;
+    this.store = new RecordStore({ ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}), ...(opts.style ? { style: opts.style } : {}) });
+    this.noForwardRcode = opts.noForward === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.SERVFAIL;
     this.forwarder = new UpstreamForwarder({
       ...(opts.upstreamTimeoutMs !== undefined ? { timeoutMs: opts.upstreamTimeoutMs } : {}),
       ...(opts.forwardBudgetMs !== undefined ? { budgetMs: opts.forwardBudgetMs } : {}),
       native: this.native,
+      passRefused: opts.passRefused === true,
     });
     this.maxInflight = opts.maxInflightPerContainer ?? MAX_INFLIGHT_PER_CONTAINER;
     this.maxQueued = opts.maxQueuedPerContainer ?? MAX_QUEUED_PER_CONTAINER;
@@ -131,8 +156,59 @@ export class Resolver {
     // Keep the same array while the list is the same: the forwarder merges and caches by its identity.
     if (!sameList(e.dns, c.dns)) e.dns = [...c.dns];
     e.netns = c.dnsNetns;
+    e.upstreamNetns = c.upstreamNetns;
     e.forward = c.forward;
     e.nets = [...new Set(c.endpoints.map((ep) => ep.network))].map((n) => this.netCounters(n));
+  }
+
+  /**
+   * An asker with no names of its own (records.ts's `networkAsker`: a client that is no container, asking a
+   * network's shared listener): where its forwarded queries go. Counted under `network`.
+   */
+  upsertAsker(id: string, network: string, up: AskerUpstreams): void {
+    const e = this.entry(id);
+    e.registered = true;
+    if (!sameList(e.dns, up.dns)) e.dns = [...up.dns];
+    e.upstreamNetns = up.upstreamNetns;
+    e.forward = up.forward;
+    e.nets = [this.netCounters(network)];
+  }
+
+  /**
+   * Serve a listener many clients share (bound by the caller: Podman's gateway address and port). Each query
+   * is answered for the asker `route` names for its sender's IP (a container's id, or a network asker).
+   */
+  serveShared(key: string, udp: dgram.Socket, tcp: net.Server, route: (source: string) => string): void {
+    if (this.closed) throw new DnsnetError('internal', `serve ${key}: resolver closed`);
+    const old = this.shared.get(key);
+    this.shared.set(
+      key,
+      serve(udp, tcp, (msg, transport, respond, source) => this.onQuery(this.entries.get(route(source)) ?? this.entry(''), msg, transport, respond), {
+        onError: (kind, error) => this.warn(kind, `${kind} (${key}): ${error instanceof Error ? error.message : String(error)}`),
+        ...(this.tcpIdleMs !== undefined ? { idleMs: this.tcpIdleMs } : {}),
+        ...(this.maxTcp !== undefined ? { maxConnections: this.maxTcp } : {}),
+        native: this.native,
+        source: true,
+      }),
+    );
+    if (old) void old.close();
+  }
+
+  /** Stop serving a shared listener and close its sockets. */
+  async closeShared(key: string): Promise<void> {
+    const s = this.shared.get(key);
+    this.shared.delete(key);
+    await s?.close();
+  }
+
+  /** The sockets the forwarder made in `netns` (an upstream netns no one uses any more) are closed. */
+  dropNetns(netns: string): Promise<void> {
+    return this.forwarder.dropNetns(netns);
+  }
+
+  /** Keys of the shared listeners served now. */
+  sharedKeys(): string[] {
+    return [...this.shared.keys()];
   }
 
   /** Forget a container's names. Its sockets, if still attached, keep answering (forwarding only). */
@@ -143,6 +219,7 @@ export class Resolver {
     e.registered = false;
     e.dns = [];
     e.forward = true;
+    e.upstreamNetns = undefined;
     e.nets = [];
     if (!e.serving) this.entries.delete(id);
   }
@@ -190,18 +267,20 @@ export class Resolver {
   private udpPath(): 'native' | 'dgram' {
     if (this.forwarder.udpPath() !== 'native') return 'dgram';
     for (const e of this.entries.values()) if (e.serving && e.serving.udpPath !== 'native') return 'dgram';
+    for (const s of this.shared.values()) if (s.udpPath !== 'native') return 'dgram';
     return 'native';
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.entries.keys()].map((id) => this.detach(id)));
+    await Promise.all([...this.shared.keys()].map((key) => this.closeShared(key)));
     await this.forwarder.close();
   }
 
   private entry(id: string): Entry {
     let e = this.entries.get(id);
-    if (!e) this.entries.set(id, (e = { id, registered: false, dns: [], netns: undefined, forward: true, nets: [], inflight: 0, queue: [], draining: false }));
+    if (!e) this.entries.set(id, (e = { id, registered: false, dns: [], netns: undefined, upstreamNetns: undefined, forward: true, nets: [], inflight: 0, queue: [], draining: false }));
     return e;
   }
 
@@ -241,7 +320,7 @@ export class Resolver {
       // --internal: nothing goes to the host's upstreams; answer at once rather than let the client time out.
       t.local++;
       for (let i = 0; i < nets.length; i++) nets[i]!.local++;
-      respond(buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
+      respond(buildRcodeReply(msg, q, this.noForwardRcode, transport));
       return;
     }
     // The transport may lend us its receive buffer only for this call (udpbatch): keep our own copy.
@@ -285,8 +364,10 @@ export class Resolver {
       if (e.queue.length > 0) this.drainQueue(e);
     };
     try {
-      // --dns servers from the container's own netns (Docker's rule); the host's from ours.
-      this.forwarder.forwardCb(msg, q.qEnd, servers, transport, done, own && e.netns ? { netns: e.netns, arrived } : arrived !== undefined ? { arrived } : undefined);
+      // --dns servers from the container's own netns (Docker's rule); the host's from ours; everything from
+      // the upstream netns when the asker lives behind one (a Podman network served from another netns).
+      const netns = e.upstreamNetns ?? (own ? e.netns : undefined);
+      this.forwarder.forwardCb(msg, q.qEnd, servers, transport, done, netns ? { netns, arrived } : arrived !== undefined ? { arrived } : undefined);
     } catch (error) {
       t.upstreamFailures++;
       this.warn('upstream-failed', `forward ${q.name || '.'}: ${error instanceof Error ? error.message : String(error)}`);

@@ -2,10 +2,13 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import type { Transport } from './handler.js';
-import { dgramFd, dgramHandle, isNativeView, nativeUdp, type NativeUdp } from './native-udp.js';
+import { dgramFd, dgramHandle, isNativeView, nativeUdp, sockaddrIp, type NativeUdp } from './native-udp.js';
 
-/** Called once per query; must call `respond` exactly once (null = send nothing). */
-export type QueryCallback = (msg: Buffer, transport: Transport, respond: (reply: Buffer | null) => void) => void;
+/**
+ * Called once per query; must call `respond` exactly once (null = send nothing). `source` is the sender's IP
+ * when the serving was asked for it (a listener shared by many clients), else ''.
+ */
+export type QueryCallback = (msg: Buffer, transport: Transport, respond: (reply: Buffer | null) => void, source: string) => void;
 export type TransportError = (kind: string, error: unknown) => void;
 
 export interface Serving {
@@ -36,7 +39,7 @@ function closeDgram(udp: dgram.Socket): Promise<void> {
  * replies given synchronously leave in one sendmmsg. A query answered later (forwarded) keeps a copy of
  * its sender's address and is sent on its own. Null when the addon is not there.
  */
-function serveUdpNative(udp: dgram.Socket, onQuery: QueryCallback, onError: TransportError): UdpServing | null {
+function serveUdpNative(udp: dgram.Socket, onQuery: QueryCallback, onError: TransportError, withSource: boolean): UdpServing | null {
   const n: NativeUdp | null = nativeUdp();
   if (!n) return null;
   const fd = dgramFd(udp);
@@ -67,7 +70,7 @@ function serveUdpNative(udp: dgram.Socket, onQuery: QueryCallback, onError: Tran
         }
       };
       try {
-        onQuery(msg, 'udp', respond);
+        onQuery(msg, 'udp', respond, withSource ? sockaddrIp(addrs, i * addrSlot, meta[2 * i + 1]!) : '');
       } catch (error) {
         onError('handler', error);
       }
@@ -93,7 +96,7 @@ function serveUdpNative(udp: dgram.Socket, onQuery: QueryCallback, onError: Tran
   };
 }
 
-function serveUdpDgram(udp: dgram.Socket, onQuery: QueryCallback, onError: TransportError): UdpServing {
+function serveUdpDgram(udp: dgram.Socket, onQuery: QueryCallback, onError: TransportError, withSource: boolean): UdpServing {
   skipAddressLookup(udp);
   try {
     // Room for a burst of queries (the addon asks 1 MiB); dgram can only ask up to the host's rmem_max.
@@ -114,7 +117,7 @@ function serveUdpDgram(udp: dgram.Socket, onQuery: QueryCallback, onError: Trans
       }
     };
     try {
-      onQuery(msg, 'udp', respond);
+      onQuery(msg, 'udp', respond, withSource ? plainIp(rinfo.address) : '');
     } catch (error) {
       onError('handler', error);
     }
@@ -143,7 +146,14 @@ export interface ServeOptions {
   maxConnections?: number;
   /** false: node:dgram even when the udpbatch addon is there (tests cover both paths). */
   native?: boolean;
+  /** Tell the callback each query's sender IP (a listener many clients share tells them apart by it). */
+  source?: boolean;
   onError: TransportError;
+}
+
+/** An IPv4 client seen through a dual-stack socket (`::ffff:10.0.0.2`) as plain IPv4. */
+function plainIp(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /**
@@ -169,7 +179,8 @@ export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback
   const onError = opts.onError;
   const conns = new Set<net.Socket>();
 
-  const udpServing = (opts.native !== false ? serveUdpNative(udp, onQuery, onError) : null) ?? serveUdpDgram(udp, onQuery, onError);
+  const withSource = opts.source === true;
+  const udpServing = (opts.native !== false ? serveUdpNative(udp, onQuery, onError, withSource) : null) ?? serveUdpDgram(udp, onQuery, onError, withSource);
 
   const onConnection = (sock: net.Socket): void => {
     if (conns.size >= maxConnections) {
@@ -178,6 +189,7 @@ export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback
       return;
     }
     conns.add(sock);
+    const source = withSource ? plainIp(sock.remoteAddress ?? '') : '';
     let buf = EMPTY;
     let pending = 0;
     let closeWhenDone = false;
@@ -236,7 +248,7 @@ export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback
         pending++;
         const respond = respondFor();
         try {
-          onQuery(msg, 'tcp', respond);
+          onQuery(msg, 'tcp', respond, source);
         } catch (error) {
           onError('handler', error);
           respond(null);

@@ -86,7 +86,7 @@ export class UpstreamSockets {
     netns: string | undefined,
     query: Buffer,
     qEnd: number,
-    on: { answer(reply: Buffer): void; fail(outcome: AttemptOutcome, detail?: string): void; mismatch(): void },
+    on: { answer(reply: Buffer): void; fail(outcome: AttemptOutcome, detail?: string, reply?: Buffer): void; mismatch(): void },
   ): net.Socket | undefined {
     let sock: net.Socket;
     try {
@@ -103,11 +103,11 @@ export class UpstreamSockets {
     framed.writeUInt16BE(id, 2);
     let buffered: Buffer = Buffer.alloc(0);
     let over = false;
-    const end = (outcome: AttemptOutcome, detail?: string): void => {
+    const end = (outcome: AttemptOutcome, detail?: string, reply?: Buffer): void => {
       if (over) return;
       over = true;
       sock.destroy();
-      on.fail(outcome, detail);
+      on.fail(outcome, detail, reply);
     };
     sock.write(framed);
     sock.on('data', (chunk: Buffer) => {
@@ -119,7 +119,7 @@ export class UpstreamSockets {
         buffered = buffered.subarray(2 + len);
         if (len >= 12 && msg.readUInt16BE(0) === id && acceptable(msg, query, qEnd)) {
           const outcome = classify(msg);
-          if (outcome !== 'answer') return end(outcome);
+          if (outcome !== 'answer') return end(outcome, undefined, outcome === 'refused' ? Buffer.from(msg) : undefined);
           over = true;
           return on.answer(Buffer.from(msg)); // the reply may share the connection's buffer
         }

@@ -78,6 +78,8 @@ interface Job extends Tracked<Job> {
   /** TCP jobs (not swept): their connections and their own timer. */
   tcp: { conns: net.Socket[]; timer: NodeJS.Timeout | undefined } | undefined;
   waiters: Waiter[] | undefined;
+  /** The last REFUSED reply, kept when REFUSED is passed back once every upstream refused (passRefused). */
+  refused: Buffer | undefined;
   ended: boolean;
 }
 
@@ -106,6 +108,8 @@ export class UpstreamForwarder {
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sweepEveryMs: number;
   private readonly maxInFlight: number;
+  /** Every upstream refused: pass the last REFUSED back (aardvark-dns's way) rather than SERVFAIL (Docker's). */
+  private readonly passRefused: boolean;
   private closed = false;
   /** Parsed server lists by list identity (the resolver keeps one array per upstream set): all, and the first 3. */
   private readonly parsed = new WeakMap<string[], { all: UpstreamAddress[]; first: UpstreamAddress[] }>();
@@ -114,7 +118,8 @@ export class UpstreamForwarder {
   /** Queries answered by another identical query's reply. */
   merged = 0;
 
-  constructor(opts: { timeoutMs?: number; budgetMs?: number; native?: boolean; maxInFlight?: number } = {}) {
+  constructor(opts: { timeoutMs?: number; budgetMs?: number; native?: boolean; maxInFlight?: number; passRefused?: boolean } = {}) {
+    this.passRefused = opts.passRefused === true;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
     this.budgetMs = opts.budgetMs ?? Math.min(FORWARD_BUDGET_MS, this.timeoutMs * MAX_TRIES);
     // A timeout fires up to this late: 100 ms for the default 1.5 s, finer for short test timeouts.
@@ -203,6 +208,7 @@ export class UpstreamForwarder {
       live: 0,
       tcp: transport === 'tcp' ? { conns: [], timer: undefined } : undefined,
       waiters: undefined,
+      refused: undefined,
       hash,
       nextSame: undefined,
       ended: false,
@@ -277,11 +283,12 @@ export class UpstreamForwarder {
   }
 
   /** An upstream answered for good with a failure (SERVFAIL, REFUSED, refused port): go on, or end. */
-  private failedFor(job: Job, i: number, outcome: AttemptOutcome, detail?: string): void {
+  private failedFor(job: Job, i: number, outcome: AttemptOutcome, detail?: string, reply?: Buffer): void {
     if (job.ended || job.failed & (1 << i)) return;
     this.fail(job, i, outcome, detail);
+    if (reply && this.passRefused) job.refused = reply;
     const n = job.order.length;
-    if ((job.failed & 0xff) === (1 << n) - 1) return this.finish(job, null, -1);
+    if ((job.failed & 0xff) === (1 << n) - 1) return this.finish(job, job.refused ?? null, -1);
     // The next upstream at once if one was not asked yet; else, while attempts are still out there, wait
     // for them (the sweep asks again when the newest is overdue) rather than ask one that was just asked.
     if (job.next < n || (job.transport === 'udp' && job.live === 0)) this.ask(job);
@@ -406,7 +413,7 @@ export class UpstreamForwarder {
     const outcome = classify(reply);
     if (outcome === 'answer') return this.finish(job, reply, i);
     this.table.release(job, id);
-    this.failedFor(job, i, outcome);
+    this.failedFor(job, i, outcome, undefined, outcome === 'refused' && this.passRefused ? Buffer.from(reply) : undefined);
   }
 
   private askUdp(job: Job, i: number): void {
@@ -471,9 +478,9 @@ export class UpstreamForwarder {
     let sock: net.Socket | undefined; // still undefined if the connect fails at once (fail is called first)
     sock = this.sockets.tcpExchange(job.order[i]!, job.netns, job.query, job.qEnd, {
       answer: (msg) => this.finish(job, msg, i),
-      fail: (outcome, detail) => {
+      fail: (outcome, detail, reply) => {
         if (sock) tcp.conns = tcp.conns.filter((c) => c !== sock);
-        this.failedFor(job, i, outcome, detail);
+        this.failedFor(job, i, outcome, detail, reply);
       },
       mismatch: () => void this.mismatched++,
     });

@@ -95,7 +95,7 @@ describe('RecordStore.lookupReverse', () => {
     ['other network for its members', BRIDGE2, reverseName('10.2.0.5')!, 'secret.other'],
     ['not a container', CLIENT, reverseName('10.1.0.200')!, undefined],
   ])('%s', (_, asker, name, target) => {
-    expect(store.lookupReverse(asker, name)?.target).toBe(target);
+    expect(store.lookupReverse(asker, name)?.targets[0]).toBe(target);
   });
 });
 
