@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DnsnetError } from '../errors.js';
 import { familyOf, formatCidr, parseCidr, parseCidrLoose } from '../ip/index.js';
+import { hasLink } from '../netns/links.js';
 import { ipJson, runIp, runIpBatch } from '../netns/run.js';
 import type { NetworkRecord } from '../state/types.js';
 
@@ -60,12 +61,7 @@ export function bridgeMac(networkId: string): string {
 }
 
 export async function linkExists(name: string): Promise<boolean> {
-  try {
-    await fs.access(path.join('/sys/class/net', name));
-    return true;
-  } catch {
-    return false;
-  }
+  return hasLink(name);
 }
 
 /**

@@ -97,6 +97,8 @@ export class Client {
         }
       });
       res.on('end', resolve);
+      // The daemon died mid-stream: the connection closes without an end (the caller sees what it got).
+      res.on('close', resolve);
     });
   }
 

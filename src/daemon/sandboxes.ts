@@ -2,6 +2,7 @@
 // names and sockets in the resolver; made, kept in step when endpoints or linked containers change, repaired
 // when something was deleted by hand, and taken down. The engine decides when; this does it.
 import fs from 'node:fs';
+import { linkNames } from '../netns/links.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
 import { attachNetnsWithEndpoints, deleteNetns, killNetnsProcesses } from '../netns/sandbox.js';
 import { discardSpare, type SpareNetns } from '../netns/spare.js';
@@ -135,7 +136,8 @@ export class Sandboxes {
       signal(c.state.pid, 'SIGKILL'); // the exit is then seen by the child's exit event or the next poll
       return;
     }
-    const lost = c.endpoints.filter((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`));
+    const links = linkNames();
+    const lost = c.endpoints.filter((ep) => !links.has(ep.hostVeth));
     if (lost.length === 0) return;
     for (const ep of lost) this.log(`[supervisor] container ${c.name}: veth ${ep.hostVeth} (network ${ep.networkName}) was deleted outside dnsnet; disconnecting`);
     c.endpoints = c.endpoints.filter((ep) => !lost.includes(ep));

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { DnsnetError } from '../errors.js';
+import { linkNames } from '../netns/links.js';
 import { netnsPath } from '../state/kernel-names.js';
 import { netnsKind } from '../state/modes.js';
 import type { ContainerRecord, ContainerState } from '../state/types.js';
@@ -129,7 +130,10 @@ export function runningState(pid: number): ContainerState {
 /** Its netns (one of its own: not `host`, not joined), or one of its veths, is gone. */
 export function sandboxGone(c: ContainerRecord): boolean {
   if (netnsKind(c) !== 'own') return false;
-  return !fs.existsSync(netnsPath(c.id)) || c.endpoints.some((ep) => !fs.existsSync(`/sys/class/net/${ep.hostVeth}`));
+  if (!fs.existsSync(netnsPath(c.id))) return true;
+  if (c.endpoints.length === 0) return false;
+  const links = linkNames();
+  return c.endpoints.some((ep) => !links.has(ep.hostVeth));
 }
 
 export function signal(pid: number, sig: NodeJS.Signals): void {

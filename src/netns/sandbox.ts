@@ -3,6 +3,7 @@
 import { NETNS_DIR } from '../state/kernel-names.js';
 import fs from 'node:fs/promises';
 import { DnsnetError, wrapError } from '../errors.js';
+import { hasLink } from './links.js';
 import { ipJson, runIp, runIpBatch, type PreparedIpBatch } from './run.js';
 
 export interface EndpointPlan {
@@ -137,16 +138,12 @@ export async function addEndpoint(p: EndpointPlan, first: boolean): Promise<void
 
 /** Deleting one end of a veth pair deletes both. A missing link is not an error. */
 export async function deleteLink(name: string): Promise<void> {
-  try {
-    await fs.access(`/sys/class/net/${name}`);
-  } catch {
-    return;
-  }
+  if (!hasLink(name)) return;
   try {
     await runIp(['link', 'delete', name]);
   } catch (error) {
     // Gone meanwhile (a veth goes with its netns, which the kernel tears down a moment later): done.
-    if (await fs.access(`/sys/class/net/${name}`).then(() => true, () => false)) throw error;
+    if (hasLink(name)) throw error;
   }
 }
 

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type Result } from 'execa';
+import { tableName } from '../../src/state/kernel-names.js';
 import { CLI } from './dnsnet-env.js';
 import { createTestNetns, type TestNetns } from './netns.js';
 
@@ -239,8 +240,11 @@ export async function createPodmanHost(): Promise<PodmanHost> {
       await waitGone(d);
       for (const p of helpers) if (alive(p)) process.kill(p, 'SIGKILL');
       for (const c of containers) await c.ns.destroy().catch(() => undefined);
-      // Bridges netavark made live in the host netns and go with it.
+      // Bridges netavark made live in the host netns and go with it. A daemon started outside it (a test
+      // of that) may have made its default bridge and table in ours.
       await host.destroy().catch(() => undefined);
+      await execa('ip', ['link', 'delete', env.DNSNET_DEFAULT_BRIDGE!], { reject: false });
+      await execa('nft', ['delete', 'table', 'inet', tableName(path.resolve(env.DNSNET_ROOT!))], { reject: false });
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,10 +1,10 @@
 // The bridge driver: a Linux bridge per network (the default `bridge` network too), its IPAM, veth endpoints,
 // NAT and isolation in the nftables table. Docker's `bridge` driver.
 import fs from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { DnsnetError, wrapError } from '../../errors.js';
 import { allocateAddress, macFor, resolveIpamConfig } from '../../ipam/index.js';
 import { parseCidr } from '../../ip/index.js';
+import { hasLink } from '../../netns/links.js';
 import { addEndpoint, deleteLink, type EndpointPlan } from '../../netns/sandbox.js';
 import { applyRuleset, bridgeName, createBridge, deleteBridge, enableForwarding, hostTakenSubnets, tableName, type Firewall } from '../../bridge/index.js';
 import { netnsName, ownerTag, vethName } from '../../state/kernel-names.js';
@@ -151,7 +151,7 @@ export const bridgeDriver: NetworkDriver = {
   plan: planNetwork,
   create: realizeNetwork,
   remove: unrealizeNetwork,
-  exists: (net) => existsSync(`/sys/class/net/${net.device}`),
+  exists: (net) => hasLink(net.device),
   planEndpoint: planBridgeEndpoint,
   attachPlan: bridgeAttachPlan,
   join: (plan) => addEndpoint(plan, false),
