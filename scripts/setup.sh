@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" != 0 ]; then echo "setup: run as root (dnsnet makes namespaces, bridges and nftables rules)" >&2; exit 1; fi
 
-# Podman, netavark, aardvark-dns, iptables (netavark 1.4's firewall) and dnsmasq: the Podman drop-in's tests
-# run Debian 12's netavark with dnsnet's aardvark-dns, against a local dnsmasq upstream.
+# Podman, netavark, aardvark-dns, iptables (netavark 1.4's firewall), runc (crun refuses hybrid cgroups) and
+# dnsmasq: the Podman drop-in's tests run Podman and Debian 12's netavark with dnsnet's aardvark-dns, against a
+# local dnsmasq upstream.
 need=(iproute2 nftables iputils-ping util-linux hostname procps bind9-dnsutils musl-tools gcc attr busybox-static
-  podman netavark aardvark-dns iptables dnsmasq-base)
+  podman netavark aardvark-dns iptables dnsmasq-base runc)
 missing=()
 for p in "${need[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
