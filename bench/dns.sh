@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Workloads 1-3: local names, forwarded names, 90/10 mixed; dnsnet vs dnsmasq vs aardvark-dns, side by side in one run.
+# Workloads 1-3: local names, forwarded names, 90/10 mixed; dnsnet vs dnsmasq vs aardvark-dns vs dnsnet's
+# aardvark-dns, side by side in one run. "aardvark" is what Podman runs (Podman + aardvark-dns); "pmdnsnet" is
+# Podman + dnsnet: the `aardvark-dns` that `dnsnet system podman install` puts in Podman's way, given the very
+# same netavark config directory, served by the dnsnet daemon.
 # Every server listens on 127.0.0.11:53 inside a netns and dnsperf runs in that same netns (dnsnet: a real
 # container made with the CLI). Server pinned to SERVER_CPU, dnsperf and the fake upstream to LOAD_CPU.
 # c=1 latency: bench/dnsping.c (one query in flight); throughput and p99 under load: dnsperf.
@@ -14,7 +17,7 @@ HIGH_SECS=${HIGH_SECS:-5}
 HIGH_C=${HIGH_C:-8}
 HIGH_Q=${HIGH_Q:-64}
 NAMES=${NAMES:-100}
-SERVERS=${SERVERS:-"dnsnet dnsmasq aardvark"}
+SERVERS=${SERVERS:-"dnsnet dnsmasq aardvark pmdnsnet"}
 WORKLOADS=${WORKLOADS:-"local forwarded mixed"}
 mkdir -p "$(dirname "$OUT")"
 
@@ -76,7 +79,19 @@ AARD_PID=$(cat "$WORK/aardvark/aardvark.pid")
 at_exit "stop_pid $AARD_PID"
 taskset -a -p -c "$SERVER_CPU" "$AARD_PID" >/dev/null
 
-for ns in "$NS_M" "$NS_A"; do
+log "dnsnet's aardvark-dns (the Podman drop-in) in netns dnt${TAG}p, on a copy of that config directory"
+NS_P="dnt${TAG}p"; mk_netns "$NS_P"
+start_upstream "$NS_P"
+dn system podman install --dir "$WORK/pmbin" >/dev/null
+mkdir -p "$WORK/pmdnsnet"
+cp "$WORK/aardvark/benchnet" "$WORK/pmdnsnet/benchnet"
+# Started as netavark starts it; it returns once 127.0.0.11:53 answers in NS_P. The daemon (host netns, pinned
+# to SERVER_CPU) binds there through its socket helper and forwards from there.
+ip netns exec "$NS_P" "$WORK/pmbin/aardvark-dns" --config "$WORK/pmdnsnet" -p 53 run >/dev/null 2>&1
+PMD_PID=$(cat "$WORK/pmdnsnet/aardvark.pid")
+at_exit "stop_pid $PMD_PID"
+
+for ns in "$NS_M" "$NS_A" "$NS_P"; do
   ok=0
   for _ in $(seq 1 50); do
     if ip netns exec "$ns" dig +short +time=1 +tries=1 @127.0.0.11 c001 | grep -q . &&
@@ -86,7 +101,7 @@ for ns in "$NS_M" "$NS_A"; do
   [ $ok = 1 ] || { echo "bench: server in $ns does not answer" >&2; exit 1; }
 done
 
-ns_of() { case $1 in dnsnet) echo "$DN_NS" ;; dnsmasq) echo "/run/netns/$NS_M" ;; aardvark) echo "/run/netns/$NS_A" ;; esac; }
+ns_of() { case $1 in dnsnet) echo "$DN_NS" ;; dnsmasq) echo "/run/netns/$NS_M" ;; aardvark) echo "/run/netns/$NS_A" ;; pmdnsnet) echo "/run/netns/$NS_P" ;; esac; }
 
 # ---------- runs: servers interleaved within each round, so drift hits all alike ----------
 echo -e "server\tworkload\tmode\trun\tqps\tlost\tp50_us\tp99_us\tp999_us\tnoerror_pct\tserver_cpu_pct\tload_cpu_pct" >"$OUT"

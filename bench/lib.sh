@@ -53,7 +53,12 @@ leak_check() {
     grep -qF "/$(basename "$WORK")/" "/proc/$p/mountinfo" 2>/dev/null && procs+=$'\n'"dnt$TAG container process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
   done
   left=$( { ip netns list; ip -o link show; nft list tables 2>/dev/null; echo "$procs"; } | grep -E "dnt$TAG|dnt-bench-$TAG|${DN_TABLE:-nothing-at-all}|$owner|$GUARD_TABLE|${PM_BRIDGE:-nothing-at-all}:" || true)
-  [ -n "${PM_MNTNS:-}" ] && left+=$( { { pgrep -ax aardvark-dns; pgrep -ax conmon; } | while read -r p rest; do [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && echo "podman process $p $rest"; done; iptables-save 2>/dev/null | grep -E "^-A.*NETAVARK|^:NETAVARK" | grep -vxFf <(cat "$PM"/ipt-before.* 2>/dev/null; echo nothing-at-all) || true; } )
+  local inst
+  for inst in "${PM_INSTANCES[@]}"; do
+    pm_load "$inst"
+    [ -n "${PM_MNTNS:-}" ] && left+=$( { { pgrep -ax aardvark-dns; pgrep -ax conmon; pgrep -af 'dist/podman/aardvark.js'; } | while read -r p rest; do [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && echo "podman process $p $rest"; done; iptables-save 2>/dev/null | grep -E "^-A.*NETAVARK|^:NETAVARK" | grep -vxFf <(cat "$PM"/ipt-before.* 2>/dev/null; echo nothing-at-all) || true; } )
+    [ -n "${PM_BRIDGE:-}" ] && left+=$(ip -o link show | grep -F " ${PM_BRIDGE}:" || true)
+  done
   if [ -n "$left" ]; then echo "[bench] LEFT BEHIND:" >&2; echo "$left" >&2; else log "teardown clean (no netns, link, nft table, iptables rule or process of run $TAG left)"; fi
 }
 
@@ -271,12 +276,23 @@ rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 PODMAN=${PODMAN:-/usr/bin/podman}
 PM="$WORK/podman"
 PM_NET="dntpm$TAG"
+# Two Podman instances may run side by side ("a": Podman's own aardvark-dns; "d": dnsnet's, through
+# helper_binaries_dir): each its own mount namespace, files and network. The functions below work on the
+# current one; pm_save NAME / pm_load NAME switch.
+PM_INST=a
+PM_HELPER_DIR=
+PM_VARS=(PM PM_NET PM_INST PM_HELPER_DIR PM_MNTNS PM_BRIDGE PM_GW PM_AARD_PID PM_SUBNET PM_PROBE_NS)
+PM_INSTANCES=()
+pm_save() { local v; for v in "${PM_VARS[@]}"; do printf -v "PMI_${1}_$v" '%s' "${!v:-}"; done; [[ " ${PM_INSTANCES[*]} " == *" $1 "* ]] || PM_INSTANCES+=("$1"); }
+pm_load() { local v n; for v in "${PM_VARS[@]}"; do n="PMI_${1}_$v"; printf -v "$v" '%s' "${!n:-}"; done; }
 pm_ns() { nsenter --mount="$PM/nsdir/mnt" "$@"; }
 pm() { pm_ns env CONTAINERS_CONF="$PM/containers.conf" CONTAINERS_STORAGE_CONF="$PM/storage.conf" "$PODMAN" "$@"; }
 pm_timeout() { timeout "$1" nsenter --mount="$PM/nsdir/mnt" env CONTAINERS_CONF="$PM/containers.conf" CONTAINERS_STORAGE_CONF="$PM/storage.conf" "$PODMAN" "${@:2}"; }
 podman_env() {
-  local other
-  other=$(pgrep -ax aardvark-dns || true)
+  local other=
+  # A foreign aardvark-dns could answer for a network of ours: refuse to start next to one (the second
+  # instance starts next to the first's, which is ours).
+  [ "$PM_INST" = a ] && other=$(pgrep -ax aardvark-dns || true)
   if [ -n "$other" ]; then
     echo "bench: an aardvark-dns is already running, not started by this run: stopping (not touching it):" >&2
     echo "$other" >&2
@@ -307,6 +323,7 @@ runtime = "runc"
 tmp_dir = "$PM/tmp"
 static_dir = "$PM/root/libpod"
 volume_path = "$PM/root/volumes"
+${PM_HELPER_DIR:+helper_binaries_dir = [\"$PM_HELPER_DIR\", \"/usr/lib/podman\"]}
 EOF
   cat >"$PM/storage.conf" <<EOF
 [storage]
@@ -324,7 +341,8 @@ EOF
     mount -t tmpfs -o mode=1777 dnt-bench-shm /dev/shm
     mount --bind "$1" /etc/resolv.conf' sh "$PM/resolv.conf"
   PM_MNTNS=$(pm_ns readlink /proc/self/ns/mnt)
-  at_exit podman_teardown
+  pm_save "$PM_INST"
+  at_exit "pm_load $PM_INST; podman_teardown"
   [ "$PM_MNTNS" != "$(readlink /proc/self/ns/mnt)" ] || { echo "bench: podman: no private mount namespace" >&2; exit 1; }
   [ "$(pm_ns cat /etc/resolv.conf)" = "nameserver $UP" ] || { echo "bench: podman: private /etc/resolv.conf not in place" >&2; exit 1; }
   log "podman: private mount namespace $PM_MNTNS, its /etc/resolv.conf: nameserver $UP (fake upstream only)"
@@ -349,14 +367,22 @@ podman_aardvark() {
     { echo "bench: podman: aardvark-dns $pid sees another resolv.conf" >&2; exit 1; }
   PM_AARD_PID=$pid
 }
+# The same for dnsnet's aardvark-dns (PM_HELPER_DIR): the pid names our server (node, dist/podman/aardvark.js).
+podman_dnsnet_server() {
+  local pid
+  pid=$(pm_ns cat /run/containers/networks/aardvark-dns/aardvark.pid)
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'dist/podman/aardvark.js' && [ "$(readlink "/proc/$pid/ns/mnt")" = "$PM_MNTNS" ] ||
+    { echo "bench: podman: pid $pid is not this run's dnsnet aardvark-dns" >&2; exit 1; }
+  PM_AARD_PID=$pid
+}
 podman_teardown() {
   [ -n "${PM_MNTNS:-}" ] || return 0
   pm_timeout 180 rm -f -a -t 0 >/dev/null 2>&1
   pm_timeout 60 network rm -f "$PM_NET" >/dev/null 2>&1
-  # What is still alive in the private namespace was started by this run (aardvark-dns, a stray conmon):
-  # stop those, by pid, after checking their mount namespace.
+  # What is still alive in the private namespace was started by this run (aardvark-dns, dnsnet's, a stray
+  # conmon): stop those, by pid, after checking their mount namespace.
   local pid
-  for pid in ${PM_AARD_PID:-} $(pgrep -x conmon) $(pgrep -x aardvark-dns); do
+  for pid in ${PM_AARD_PID:-} $(pgrep -x conmon) $(pgrep -x aardvark-dns) $(pgrep -f 'dist/podman/aardvark.js'); do
     [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && stop_pid "$pid"
   done
   [ -n "${PM_BRIDGE:-}" ] && ip link show "$PM_BRIDGE" >/dev/null 2>&1 && ip link delete "$PM_BRIDGE"

@@ -53,15 +53,17 @@ def dns_table(path):
         (high, "load_cpu_pct", f"load core busy at {high} (%)", None),
     ]
     out = []
-    head = ["workload", "metric"] + servers + [f"dnsnet / {p}" for p in peers]
+    # dnsnet against each peer, and Podman + dnsnet (pmdnsnet) against Podman + aardvark-dns.
+    pairs = [("dnsnet", p) for p in peers] + ([("pmdnsnet", "aardvark")] if "pmdnsnet" in servers and "aardvark" in servers else [])
+    head = ["workload", "metric"] + servers + [f"{a} / {b}" for a, b in pairs]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "---|" * len(head))
     for w in dict.fromkeys(r["workload"] for r in rows):
         for mode, key, label, higher in metrics:
             vals = {s: data[(s, w, mode, key)] for s in servers}
             ratios = []
-            for p in peers:
-                a, b = vals.get("dnsnet"), vals[p]
+            for x, p in pairs:
+                a, b = vals.get(x), vals[p]
                 if higher is not None and a and b and statistics.median(b) > 0:
                     ratios.append(f"{statistics.median(a) / statistics.median(b):.2f}x")
                 else:
@@ -86,17 +88,17 @@ def kv_table(path):
     whats = list(dict.fromkeys(r["what"] for r in rows))
     servers = list(dict.fromkeys(r["server"] for r in rows))
     head = ["measure", "unit"] + servers
-    if "dnsnet" in servers and len(servers) > 1:
-        head += [f"dnsnet / {p}" for p in servers if p != "dnsnet"]
+    # Ratios: dnsnet against each peer, and Podman with dnsnet's aardvark-dns against Podman with its own.
+    pairs = [("dnsnet", p) for p in servers if p != "dnsnet"] if "dnsnet" in servers else []
+    if "podman" in servers and "podman+dnsnet" in servers:
+        pairs.append(("podman+dnsnet", "podman"))
+    head += [f"{a} / {b}" for a, b in pairs]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for w in whats:
         line = [w, units[w]] + [cell(data.get((w, s), [])) for s in servers]
-        if "dnsnet" in servers and len(servers) > 1:
-            for p in servers:
-                if p == "dnsnet":
-                    continue
-                a, b = data.get((w, "dnsnet")), data.get((w, p))
-                line.append(f"{statistics.median(a) / statistics.median(b):.2f}x" if a and b and statistics.median(b) else "-")
+        for x, y in pairs:
+            a, b = data.get((w, x)), data.get((w, y))
+            line.append(f"{statistics.median(a) / statistics.median(b):.2f}x" if a and b and statistics.median(b) else "-")
         out.append("| " + " | ".join(line) + " |")
     print("\n".join(out))
 
@@ -117,7 +119,7 @@ def chart(path, png):
         get[(r["server"], r["workload"], r["mode"])].append(r)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     width = 0.8 / len(servers)
-    colors = {"dnsnet": "#2b7bba", "dnsmasq": "#e07b39", "aardvark": "#6aa84f"}
+    colors = {"dnsnet": "#2b7bba", "dnsmasq": "#e07b39", "aardvark": "#6aa84f", "pmdnsnet": "#8e6bb8"}
     panels = [
         (axes[0], high, "qps", f"throughput at {high} (kq/s, higher is better)", 1e-3),
         (axes[1], "c1", "p50_us", "latency p50 at c=1 (µs, lower is better)", 1),

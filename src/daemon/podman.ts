@@ -41,6 +41,8 @@ interface Dir {
   tag: string;
   /** The netns path of its aardvark-dns process when that is not the daemon's; undefined: ours. */
   netns: string | undefined;
+  /** The directory as that process sees it (/proc/PID/root/DIR): Podman may run in a mount namespace of its own. */
+  files: string;
   networks: Map<string, PodmanNetwork>;
   /** Listen address -> the network it serves (its unknown askers see that network's names). */
   listeners: Map<string, string>;
@@ -148,13 +150,14 @@ export class PodmanDns {
       } catch {
         throw new DnsnetError('invalid', `serve ${dirPath}: no process ${spec.pid} (its netns is where the listeners go)`);
       }
-      const d: Dir = { spec, tag: `p${this.nextTag++}`, netns, networks: new Map(), listeners: new Map(), containers: new Set(), askers: new Set(), byIp: new Map(), onEnd, watcher: undefined, pending: 'idle' };
-      const read = await readConfigDir(dirPath);
+      const files = `/proc/${spec.pid}/root${dirPath}`;
+      const d: Dir = { spec, tag: `p${this.nextTag++}`, netns, files, networks: new Map(), listeners: new Map(), containers: new Set(), askers: new Set(), byIp: new Map(), onEnd, watcher: undefined, pending: 'idle' };
+      const read = await readConfigDir(files);
       if (read.errors.length > 0) throw new DnsnetError('invalid', `serve ${dirPath}: ${read.errors[0]}`);
       await this.apply(d, read.networks);
       this.dirs.set(dirPath, d);
       try {
-        d.watcher = fs.watch(dirPath, { persistent: false }, (_event, file) => {
+        d.watcher = fs.watch(files, { persistent: false }, (_event, file) => {
           if (file && isNetworkFile(String(file))) this.changed(d);
         });
         d.watcher.on('error', () => d.watcher?.close());
@@ -188,7 +191,7 @@ export class PodmanDns {
     return this.lock.run(async () => {
       const d = this.dirs.get(dirPath);
       if (!d) throw new DnsnetError('not-found', `reload ${dirPath}: not served (its aardvark-dns is not registered)`);
-      const read = await readConfigDir(dirPath);
+      const read = await readConfigDir(d.files);
       const networks = read.networks;
       for (const e of read.errors) {
         this.log(`[podman] ${dirPath}: ${e} (its last good contents stay)`);
