@@ -28,6 +28,10 @@
 //   POST   /images/save         SaveSpec  -> {}
 //   POST   /images/load         { file }  -> LoadedJson
 //   POST   /images/prune?all=1             -> PrunedImagesJson
+//   POST   /podman/serve        PodmanServeSpec -> NDJSON stream, open while that aardvark-dns lives:
+//                                  {"networks":N} once its listeners answer, {"end":"replaced"|"stopping"}
+//   POST   /podman/reload       { dir }   -> { networks: number }
+//   GET    /podman                         -> PodmanDirJson[]
 
 export interface ApiError {
   code: string; // DnsnetError code
@@ -178,6 +182,26 @@ export interface ContainerJson {
 
 export interface StatsJson {
   resolver: Record<string, number | Record<string, Record<string, number>>>;
+  /** The resolver of Podman's networks (daemon/podman.ts). */
+  podman?: Record<string, number | Record<string, Record<string, number>>>;
+}
+
+/** An aardvark-dns process of ours registering netavark's directory (`<config>/aardvark-dns`). */
+export interface PodmanServeSpec {
+  dir: string;
+  port: number;
+  /** The aardvark-dns process: its netns is where the listeners live, and it stays while they do. */
+  pid: number;
+}
+
+/** `dnsnet system podman ls`: a directory served, and its networks. */
+export interface PodmanDirJson {
+  dir: string;
+  port: number;
+  pid: number;
+  /** 'daemon' (the daemon's own netns) or the netns path of the aardvark-dns process. */
+  netns: string;
+  networks: { name: string; internal: boolean; listen: string[]; containers: number }[];
 }
 
 /** `dnsnet pull`: a reference, and whether TLS is required (false: plain HTTP, Podman's --tls-verify=false). */

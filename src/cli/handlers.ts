@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ROUTES, routeUrl } from '../api/routes.js';
-import type { ContainerJson, ImageInspectJson, ImageSummaryJson, Launch, LoadedJson, NetworkJson, PrunedImagesJson, PullJson, RemovedImageJson, RunResult, StatsJson } from '../api/types.js';
+import type { ContainerJson, ImageInspectJson, ImageSummaryJson, Launch, LoadedJson, NetworkJson, PodmanDirJson, PrunedImagesJson, PullJson, RemovedImageJson, RunResult, StatsJson } from '../api/types.js';
 import { DnsnetError } from '../errors.js';
 import { isErrorCode, type Client } from './client.js';
 import { forEachRef, reportFailure } from './exit.js';
@@ -24,6 +24,7 @@ import {
   pullHeader,
   pullStep,
   formatStatsTable,
+  formatPodmanTable,
   sortContainers,
   sortNetworks,
 } from './output.js';
@@ -216,6 +217,11 @@ export function createHandlers(client: Client, version: string, io: Io = process
     },
     async podmanInstall(dir) {
       out(`${installPodmanHelper(dir)}\n`);
+      return 0;
+    },
+    async podmanLs(format) {
+      const dirs = await client.call<PodmanDirJson[]>(ROUTES.podmanList);
+      out(format === 'json' ? formatJson(dirs) : formatPodmanTable(dirs));
       return 0;
     },
     async podmanUninstall(dir) {

@@ -1,5 +1,5 @@
 // Pure renderers of API values for the terminal: Docker-like tables, JSON, IDs, and status/age phrases.
-import type { ContainerJson, ImageSummaryJson, NetworkJson, PortBindingJson, PullJson, StatsJson } from '../api/types.js';
+import type { ContainerJson, ImageSummaryJson, NetworkJson, PodmanDirJson, PortBindingJson, PullJson, StatsJson } from '../api/types.js';
 import { DOCKER_HUB, familiarName, parseImageRef } from '../images/reference.js';
 
 /**
@@ -176,6 +176,18 @@ export function formatStatsTable(stats: StatsJson): string {
   };
   walk('', stats);
   return formatTable(['COUNTER', 'VALUE'], rows);
+}
+
+/** `system podman ls`: one row per network of each directory served (an empty directory: one row, no network). */
+export function formatPodmanTable(dirs: PodmanDirJson[]): string {
+  const rows: string[][] = [];
+  for (const d of dirs) {
+    const nets = d.networks.length > 0 ? d.networks : [undefined];
+    for (const n of nets) {
+      rows.push([d.dir, String(d.port), String(d.pid), n ? `${n.name}${n.internal ? ' (internal)' : ''}` : '-', n ? n.listen.join(',') : '-', n ? String(n.containers) : '0']);
+    }
+  }
+  return formatTable(['DIRECTORY', 'PORT', 'PID', 'NETWORK', 'LISTEN', 'CONTAINERS'], rows);
 }
 
 /** Unset times (absent, unparsable, or Go's zero time 0001-01-01) read as unknown. */

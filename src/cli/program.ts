@@ -39,6 +39,7 @@ export interface Handlers {
   stats(format: Format): Promise<number>;
   systemPrune(): Promise<number>;
   podmanInstall(dir: string): Promise<number>;
+  podmanLs(format: Format): Promise<number>;
   podmanUninstall(dir: string): Promise<number>;
   daemon(): Promise<number>;
   demo(): Promise<number>;
@@ -280,6 +281,11 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .description("put dnsnet's aardvark-dns where Podman looks first")
     .option('--dir <dir>', 'the helper directory', '/usr/local/libexec/podman')
     .action(async (opts: { dir: string }) => done(await handlers.podmanInstall(opts.dir)));
+  podman
+    .command('ls')
+    .description('list the Podman networks dnsnet serves')
+    .addOption(formatOption())
+    .action(async (opts: { format: Format }) => done(await handlers.podmanLs(opts.format)));
   podman
     .command('uninstall')
     .description("take dnsnet's aardvark-dns out again")

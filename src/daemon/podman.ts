@@ -5,6 +5,7 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
+import type { PodmanDirJson, PodmanServeSpec } from '../api/types.js';
 import { DnsnetError } from '../errors.js';
 import { normaliseAddress } from '../ip/index.js';
 import { openResolverSockets } from '../netns/resolver-sockets.js';
@@ -13,22 +14,6 @@ import { Resolver, networkAsker, type ResolverEndpoint, type ResolverStats } fro
 import { Mutex } from './mutex.js';
 
 type Log = (line: string) => void;
-
-export interface PodmanServeSpec {
-  /** netavark's `<config>/aardvark-dns` directory. */
-  dir: string;
-  port: number;
-  /** The aardvark-dns process: its netns is where the listeners live, and it stays while they do. */
-  pid: number;
-}
-
-export interface PodmanDirJson {
-  dir: string;
-  port: number;
-  pid: number;
-  netns: string;
-  networks: { name: string; internal: boolean; listen: string[]; containers: number }[];
-}
 
 interface Sockets {
   udp: dgram.Socket;

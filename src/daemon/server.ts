@@ -3,9 +3,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { DnsnetError } from '../errors.js';
 import { ROUTES, routePattern, type Route as ApiRoute } from '../api/routes.js';
-import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, PullSpec, RunSpec, SaveSpec } from '../api/types.js';
+import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, PodmanServeSpec, PullSpec, RunSpec, SaveSpec } from '../api/types.js';
 import type { Engine } from './engine.js';
-import type { PodmanServeSpec } from './podman.js';
 
 const MAX_BODY = 1 << 20;
 

@@ -87,6 +87,11 @@ d('the daemon under netavark', () => {
     const pidFile = path.join(h.config, 'aardvark-dns', 'aardvark.pid');
     const first = fs.readFileSync(pidFile, 'utf8');
     expect(first).toMatch(/^\d+$/);
+    // What the daemon serves, as `system podman ls` lists it.
+    const ls = await execa(process.execPath, [CLI, 'system', 'podman', 'ls', '--format', 'json'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...h.env }, extendEnv: false });
+    expect(JSON.parse(String(ls.stdout))).toEqual([
+      { dir: path.join(h.config, 'aardvark-dns'), port: 53, pid: Number(first), netns: 'daemon', networks: [{ name: 'podman1', internal: false, listen: [gatewayOf(s)], containers: 2 }] },
+    ]);
     // What netavark does when it cannot read a live pid: start another one.
     const r = await h.inHost([h.helper, '--config', path.join(h.config, 'aardvark-dns'), '-p', '53', 'run']);
     expect(r.exitCode).toBe(0);
