@@ -111,12 +111,15 @@ async function serve(args: Args, dir: string): Promise<void> {
   const paths = clientPathsFromEnv();
   const daemon = { script: fileURLToPath(new URL('../cli/dnsnet.cjs', import.meta.url)), execArgv: [] };
   let ready = false;
-  const tellParent = (m: { ready?: boolean; error?: string }): void => {
-    if (!process.send) return;
-    process.send(m, () => {
-      if (m.ready && process.connected) process.disconnect();
+  // Resolves once the message left (or there is no parent to tell): an exit right after would lose it.
+  const tellParent = (m: { ready?: boolean; error?: string }): Promise<void> =>
+    new Promise((resolve) => {
+      if (!process.send || !process.connected) return resolve();
+      process.send(m, () => {
+        if (m.ready && process.connected) process.disconnect();
+        resolve();
+      });
     });
-  };
   const leave = (code: number): never => {
     try {
       if (fs.readFileSync(pidFile, 'utf8') === String(process.pid)) fs.rmSync(pidFile);
@@ -160,16 +163,16 @@ async function serve(args: Args, dir: string): Promise<void> {
           return;
         }
         if (typeof line.networks !== 'number') return;
+        const empty = line.networks === 0; // nothing to serve: leave (once the parent knows it may return)
         if (!ready) {
           ready = true;
           fs.writeFileSync(pidFile, String(process.pid));
-          tellParent({ ready: true });
-        }
-        if (line.networks === 0) leave(0);
+          void tellParent({ ready: true }).then(() => empty && leave(0));
+        } else if (empty) leave(0);
       });
     } catch (error) {
       if (!ready) {
-        tellParent({ error: (error as Error).message });
+        await tellParent({ error: (error as Error).message });
         process.exit(1);
       }
     }
