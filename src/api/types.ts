@@ -29,7 +29,7 @@
 //   POST   /images/load         { file }  -> LoadedJson
 //   POST   /images/prune?all=1             -> PrunedImagesJson
 //   POST   /podman/serve        PodmanServeSpec -> NDJSON stream, open while that aardvark-dns lives:
-//                                  {"networks":N} once its listeners answer, {"end":"replaced"|"stopping"}
+//                                  {"networks":N,"watching":bool} once its listeners answer, {"end":"replaced"|"stopping"}
 //   POST   /podman/reload       { dir }   -> { networks: number }
 //   GET    /podman                         -> PodmanDirJson[]
 

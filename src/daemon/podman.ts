@@ -31,8 +31,8 @@ interface Dir {
   networks: Map<string, PodmanNetwork>;
   /** Listen address -> the network it serves (its unknown askers see that network's names). */
   listeners: Map<string, string>;
-  /** Resolver ids of the containers registered, and of the network askers. */
-  containers: Set<string>;
+  /** Resolver ids of the containers registered (-> what was registered, as JSON), and of the network askers. */
+  containers: Map<string, string>;
   askers: Set<string>;
   /** A sender's IP -> the resolver id of the container that has it. */
   byIp: Map<string, string>;
@@ -121,7 +121,7 @@ export class PodmanDns {
    * nothing), register its names. Another process's registration of the same directory is ended first.
    * Resolves once the sockets answer; `onEnd` is called if the directory is later taken over.
    */
-  serve(spec: PodmanServeSpec, onEnd: Dir['onEnd']): Promise<{ networks: number }> {
+  serve(spec: PodmanServeSpec, onEnd: Dir['onEnd']): Promise<{ networks: number; watching: boolean }> {
     return this.lock.run(async () => {
       const dirPath = spec.dir;
       const old = this.dirs.get(dirPath);
@@ -136,7 +136,7 @@ export class PodmanDns {
         throw new DnsnetError('invalid', `serve ${dirPath}: no process ${spec.pid} (its netns is where the listeners go)`);
       }
       const files = `/proc/${spec.pid}/root${dirPath}`;
-      const d: Dir = { spec, tag: `p${this.nextTag++}`, netns, files, networks: new Map(), listeners: new Map(), containers: new Set(), askers: new Set(), byIp: new Map(), onEnd, watcher: undefined, pending: 'idle' };
+      const d: Dir = { spec, tag: `p${this.nextTag++}`, netns, files, networks: new Map(), listeners: new Map(), containers: new Map(), askers: new Set(), byIp: new Map(), onEnd, watcher: undefined, pending: 'idle' };
       const read = await readConfigDir(files);
       if (read.errors.length > 0) throw new DnsnetError('invalid', `serve ${dirPath}: ${read.errors[0]}`);
       await this.apply(d, read.networks);
@@ -150,7 +150,7 @@ export class PodmanDns {
         // SIGHUP alone then (netavark's contract)
       }
       this.log(`[podman] serving ${dirPath} on port ${spec.port} for aardvark-dns pid ${spec.pid}${netns ? ` (netns of pid ${spec.pid})` : ''}: ${this.describe(d)}`);
-      return { networks: d.networks.size };
+      return { networks: d.networks.size, watching: d.watcher !== undefined };
     });
   }
 
@@ -265,7 +265,7 @@ export class PodmanDns {
       }
     }
     for (const [rid, r] of byId) {
-      this.resolver.upsert({
+      const reg = {
         id: rid,
         name: r.names,
         hostname: '',
@@ -275,10 +275,18 @@ export class PodmanDns {
         dns: r.dns.length > 0 ? r.dns : r.netDns,
         forward: r.external,
         upstreamNetns: d.netns,
-      });
+      };
+      // A reload re-reads every file: only what changed is registered again (one container in, one out).
+      const text = JSON.stringify(reg);
+      if (d.containers.get(rid) === text) continue;
+      d.containers.set(rid, text);
+      this.resolver.upsert(reg);
     }
-    for (const rid of d.containers) if (!byId.has(rid)) this.resolver.remove(rid);
-    d.containers = new Set(byId.keys());
+    for (const rid of d.containers.keys()) {
+      if (byId.has(rid)) continue;
+      this.resolver.remove(rid);
+      d.containers.delete(rid);
+    }
     const askers = new Set<string>();
     for (const n of networks) {
       const id = networkAsker(netKey(n.name));
@@ -307,7 +315,7 @@ export class PodmanDns {
     d.watcher?.close();
     await Promise.all([...d.listeners.keys()].map((ip) => this.resolver.closeShared(`${d.tag}|${ip}`)));
     d.listeners.clear();
-    for (const id of [...d.containers, ...d.askers]) this.resolver.remove(id);
+    for (const id of [...d.containers.keys(), ...d.askers]) this.resolver.remove(id);
     d.containers.clear();
     d.askers.clear();
     if (d.netns) await this.resolver.dropNetns(d.netns);

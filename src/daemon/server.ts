@@ -112,9 +112,10 @@ function podmanSpec(body: unknown, full = true): PodmanServeSpec {
 
 /**
  * An aardvark-dns process of ours registers its directory and keeps this request open while it lives: the
- * first line answers once the listeners are bound (`{"networks":N}`), or is the error. The daemon serves
- * the directory until the request closes (that process left), and ends it with `{"end":"replaced"}` when
- * another process took the directory over, or `{"end":"stopping"}` when the daemon stops.
+ * first line answers once the listeners are bound (`{"networks":N,"watching":true}`, watching: whether the
+ * daemon reads changes as they are written), or is the error. The daemon serves the directory until the
+ * request closes (that process left), and ends it with `{"end":"replaced"}` when another process took the
+ * directory over, or `{"end":"stopping"}` when the daemon stops.
  */
 async function streamPodman(engine: Engine, spec: PodmanServeSpec, req: http.IncomingMessage, res: http.ServerResponse, log: (line: string) => void): Promise<typeof STREAMED> {
   let ended = false;

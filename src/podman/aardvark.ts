@@ -16,12 +16,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, clientPathsFromEnv } from '../cli/client.js';
 import { ROUTES } from '../api/routes.js';
-import { PID_FILE } from './config.js';
+import { PID_FILE, isNetworkFile } from './config.js';
 
 const CHILD_ENV = 'DNSNET_AARDVARK_SERVER';
 const DEFAULT_PORT = 5533; // aardvark-dns's default; netavark always passes -p
 const VERSION = '1.4.0'; // the aardvark-dns whose contract this keeps
 const RETRY_MS = 100;
+const SIGHUP_DELAY_MS = 100;
 
 interface Args {
   config?: string;
@@ -129,7 +130,22 @@ async function serve(args: Args, dir: string): Promise<void> {
     process.exit(code);
   };
 
-  // netavark's SIGHUP: reload; one at a time, and one more if another came meanwhile.
+  // Nothing left to serve: leave, unless a network file came meanwhile (netavark's next setup may have
+  // written one and signalled us between the daemon's reading and now).
+  const leaveIfEmpty = (): void => {
+    let files: string[] = [];
+    try {
+      files = fs.readdirSync(dir).filter(isNetworkFile);
+    } catch {
+      /* the directory is gone: nothing to serve */
+    }
+    if (files.length === 0) leave(0);
+  };
+
+  // netavark's SIGHUP: reload; one at a time, and one more if another came meanwhile. When the daemon
+  // watches the directory (inotify) it has read the change already: the reload, then only there to see
+  // whether the directory is empty, waits a moment (coalescing a burst) and stays off a container's start.
+  let watching = false;
   let reloading: Promise<void> | undefined;
   let again = false;
   const reload = (): void => {
@@ -138,11 +154,12 @@ async function serve(args: Args, dir: string): Promise<void> {
       return;
     }
     reloading = (async () => {
+      if (watching) await new Promise((r) => setTimeout(r, SIGHUP_DELAY_MS));
       do {
         again = false;
         try {
           const r = await new Client({ paths, daemon }).call<{ networks: number }>(ROUTES.podmanReload, { body: { dir } });
-          if (r.networks === 0) leave(0);
+          if (r.networks === 0) leaveIfEmpty();
         } catch {
           // The daemon is restarting: the registration below reads the directory afresh anyway.
         }
@@ -163,12 +180,13 @@ async function serve(args: Args, dir: string): Promise<void> {
           return;
         }
         if (typeof line.networks !== 'number') return;
+        watching = line.watching === true;
         const empty = line.networks === 0; // nothing to serve: leave (once the parent knows it may return)
         if (!ready) {
           ready = true;
           fs.writeFileSync(pidFile, String(process.pid));
-          void tellParent({ ready: true }).then(() => empty && leave(0));
-        } else if (empty) leave(0);
+          void tellParent({ ready: true }).then(() => empty && leaveIfEmpty());
+        } else if (empty) leaveIfEmpty();
       });
     } catch (error) {
       if (!ready) {

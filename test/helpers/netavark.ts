@@ -8,7 +8,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa, type Result } from 'execa';
+import { execa, type Result, type ResultPromise } from 'execa';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { tableName } from '../../src/state/kernel-names.js';
 import { CLI } from './dnsnet-env.js';
 import { createTestNetns, type TestNetns } from './netns.js';
@@ -45,7 +46,7 @@ export interface PodmanHost {
   env: Record<string, string>;
   resolvConf: string;
   /** Run a command in the host netns (where netavark, the daemon and dnsmasq run). */
-  inHost(argv: string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<Result>;
+  inHost(argv: string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): ResultPromise;
   /** `netavark setup` of a new container (expectOk: fail unless it exits 0). */
   container(name: string, nets: NetSpec[], opts?: { dns?: string[]; expectOk?: boolean; fd9?: string }): Promise<{ ctr: Ctr; result: Result }>;
   /** `network connect`: netavark setup of one more network for an existing container. */
@@ -114,11 +115,11 @@ export function setupJson(ctr: { id: string; name: string; dns: string[] }, nets
   return JSON.stringify({ container_id: ctr.id, container_name: ctr.name, networks, network_info: info, dns_servers: ctr.dns });
 }
 
-export async function createPodmanHost(): Promise<PodmanHost> {
-  const tag = random(3);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dnsnet-pm-${tag}-`));
-  const config = path.join(dir, 'netavark');
-  fs.mkdirSync(config);
+/**
+ * The DNSNET_* of a dnsnet that lives in `dir`: its state and run roots, a host resolv.conf naming only
+ * 127.0.0.1 (the test's dnsmasq, in the netns where the daemon will run), its own default bridge name.
+ */
+export function hermeticDnsnet(dir: string, tag: string): { env: Record<string, string>; resolvConf: string } {
   const resolvConf = path.join(dir, 'host-resolv.conf');
   fs.writeFileSync(resolvConf, 'nameserver 127.0.0.1\n');
   const env: Record<string, string> = {
@@ -130,6 +131,40 @@ export async function createPodmanHost(): Promise<PodmanHost> {
     DNSNET_HOST_HOSTS: path.join(dir, 'hosts'),
   };
   fs.writeFileSync(env.DNSNET_HOST_HOSTS!, '127.0.0.1\tlocalhost\n');
+  return { env, resolvConf };
+}
+
+/** A PodmanHost for every test of the file (made before each, torn down after each, leftovers checked). */
+export function podmanHostPerTest(): { readonly h: PodmanHost; ctr(name: string, nets: NetSpec[], dns?: string[]): Promise<Ctr>; made: Ctr[] } {
+  let host: PodmanHost | undefined;
+  const made: Ctr[] = [];
+  beforeEach(async () => {
+    host = await createPodmanHost();
+    made.length = 0;
+  });
+  afterEach(async () => {
+    await host!.teardown();
+    expect(await podmanLeftovers(host!, made)).toEqual([]);
+  });
+  return {
+    get h() {
+      return host!;
+    },
+    async ctr(name, nets, dns) {
+      const { ctr: c } = await host!.container(name, nets, dns ? { dns } : {});
+      made.push(c);
+      return c;
+    },
+    made,
+  };
+}
+
+export async function createPodmanHost(): Promise<PodmanHost> {
+  const tag = random(3);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dnsnet-pm-${tag}-`));
+  const config = path.join(dir, 'netavark');
+  fs.mkdirSync(config);
+  const { env, resolvConf } = hermeticDnsnet(dir, tag);
   const host = await createTestNetns();
   const containers: Ctr[] = [];
   const helpers: number[] = [];
@@ -150,22 +185,26 @@ export async function createPodmanHost(): Promise<PodmanHost> {
     return { ...n, bridge: n.bridge ?? bridges.get(n.network)! };
   };
   // fd9: netavark started with one more descriptor open on that file (no close-on-exec), as a shell leaves one.
-  const netavark = async (cmd: 'setup' | 'teardown', ctr: Ctr, nets: NetSpec[], fd9?: string) => {
-    const extra = fd9 ? fs.openSync(fd9, 'a') : undefined;
-    try {
-      return await execa('nsenter', [`--net=${host.path}`, NETAVARK, '--config', config, '-a', helper, cmd, ctr.ns.path], {
-        input: setupJson(ctr, nets),
-        reject: false,
-        timeout: 30_000,
-        env: { ...baseEnv, ...env },
-        extendEnv: false,
-        ...(extra !== undefined ? { stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', extra] as const } : {}),
-      });
-    } finally {
-      if (extra !== undefined) fs.closeSync(extra);
-    }
+  const netavark = (cmd: 'setup' | 'teardown', ctr: Ctr, nets: NetSpec[], fd9?: string) => {
+    const argv = ['nsenter', `--net=${host.path}`, NETAVARK, '--config', config, '-a', helper, cmd, ctr.ns.path];
+    const [file, ...args] = fd9 ? ['bash', '-c', 'exec 9>>"$0"; exec "$@"', fd9, ...argv] : argv;
+    return execa(file!, args, { input: setupJson(ctr, nets), reject: false, timeout: 30_000, env: { ...baseEnv, ...env }, extendEnv: false });
   };
   const aardvarkPid = () => readPid(path.join(config, 'aardvark-dns', 'aardvark.pid'));
+  /**
+   * Until the host, asking the network's gateway, gets (or no longer gets) the container's address: netavark
+   * returns once it has written the file and signalled, and the server reads the change a few ms later (a
+   * container's own start takes longer; aardvark-dns reloads asynchronously too). Bounded: a server that
+   * never takes the change fails the test's own assertion. How long it takes is measured in bench/start.sh.
+   */
+  const settled = async (name: string, n: NetSpec, present: boolean): Promise<void> => {
+    const gw = gatewayOf(n.subnet);
+    for (let t0 = Date.now(); Date.now() - t0 < 3000; ) {
+      const r = await inHost(['dig', '+short', '+time=1', '+tries=1', name, `@${gw}`, n.subnet.includes(':') ? 'AAAA' : 'A']);
+      if (String(r.stdout).split('\n').includes(n.ip) === present) return;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  };
   const daemonPid = () => readPid(path.join(env.DNSNET_RUN!, 'dnsnet.pid'));
 
   return {
@@ -183,6 +222,7 @@ export async function createPodmanHost(): Promise<PodmanHost> {
       containers.push(ctr);
       const result = await netavark('setup', ctr, ctr.nets, opts.fd9);
       if (opts.expectOk !== false && result.exitCode !== 0) throw new Error(`netavark setup ${name}: exit ${result.exitCode}: ${result.stderr}`);
+      if (opts.expectOk !== false) for (const n of ctr.nets) await settled(name, n, true);
       return { ctr, result };
     },
     async connect(ctr, net) {
@@ -197,11 +237,14 @@ export async function createPodmanHost(): Promise<PodmanHost> {
       });
       if (r.exitCode !== 0) throw new Error(`netavark setup (connect) ${ctr.name}: ${r.stderr}`);
       ctr.nets.push(n);
+      await settled(ctr.name, n, true);
       return r;
     },
     async teardownCtr(ctr) {
-      const r = await netavark('teardown', ctr, ctr.nets);
+      const nets = ctr.nets;
+      const r = await netavark('teardown', ctr, nets);
       ctr.nets = [];
+      if (r.exitCode === 0) for (const n of nets) await settled(ctr.name, n, false);
       return r;
     },
     async dig(from, args) {

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type Result } from 'execa';
 import { CLI } from './dnsnet-env.js';
-import { HAVE_NETAVARK } from './netavark.js';
+import { HAVE_NETAVARK, hermeticDnsnet } from './netavark.js';
 import { createTestNetns, type TestNetns } from './netns.js';
 
 export const PODMAN = '/usr/bin/podman';
@@ -61,18 +61,8 @@ export async function createPodman(): Promise<PodmanEnv> {
   const tag = crypto.randomBytes(3).toString('hex');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dnsnet-podman-${tag}-`));
   for (const d of ['storage', 'runroot', 'tmp', 'netconf', 'nsdir', 'bin']) fs.mkdirSync(path.join(dir, d));
-  const resolvConf = path.join(dir, 'host-resolv.conf');
-  fs.writeFileSync(resolvConf, 'nameserver 127.0.0.1\n');
+  const { env, resolvConf } = hermeticDnsnet(dir, tag);
   fs.writeFileSync(path.join(dir, 'etc-resolv.conf'), `nameserver ${DEAD_NAMESERVER}\n`);
-  const env: Record<string, string> = {
-    DNSNET_ROOT: path.join(dir, 'state'),
-    DNSNET_RUN: path.join(dir, 'run'),
-    DNSNET_HOST_RESOLV_CONF: resolvConf,
-    DNSNET_SYSTEMD_RESOLV_CONF: path.join(dir, 'systemd-resolv.conf'),
-    DNSNET_DEFAULT_BRIDGE: `dnt${tag}d`,
-    DNSNET_HOST_HOSTS: path.join(dir, 'hosts'),
-  };
-  fs.writeFileSync(env.DNSNET_HOST_HOSTS!, '127.0.0.1\tlocalhost\n');
   const baseEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
   const install = await execa(process.execPath, [CLI, 'system', 'podman', 'install', '--dir', path.join(dir, 'bin')], { env: { ...baseEnv, ...env }, extendEnv: false, reject: false });
   if (install.exitCode !== 0) throw new Error(`podman install: ${install.stderr}`);

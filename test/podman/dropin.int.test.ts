@@ -4,25 +4,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/dnsnet-env.js';
-import { HAVE_NETAVARK, createPodmanHost, gatewayOf, ipIn, podmanLeftovers, randomSubnet4, type Ctr, type PodmanHost } from '../helpers/netavark.js';
+import { HAVE_NETAVARK, gatewayOf, ipIn, podmanHostPerTest, randomSubnet4, type Ctr } from '../helpers/netavark.js';
 
 const d = HAVE_NETAVARK ? describe : describe.skip;
 if (!HAVE_NETAVARK) console.log('skipped: the Podman drop-in tests need /usr/lib/podman/netavark, iptables and dnsmasq (scripts/setup.sh installs them)');
 
-let h: PodmanHost;
-let made: Ctr[];
-
-beforeEach(async () => {
-  h = await createPodmanHost();
-  made = [];
-});
-
-afterEach(async () => {
-  await h.teardown();
-  expect(await podmanLeftovers(h, made)).toEqual([]);
-});
+const t = podmanHostPerTest();
 
 const answers = (out: string) => out.split('\n').filter((l) => l !== '' && !l.startsWith(';'));
 const alive = (pid: number | undefined) => {
@@ -35,9 +24,9 @@ const alive = (pid: number | undefined) => {
 
 async function twoContainers(): Promise<{ s: string; a1: Ctr; a2: Ctr }> {
   const s = randomSubnet4();
-  const { ctr: a1 } = await h.container('aone', [{ network: 'podman1', subnet: s, ip: ipIn(s, 0), aliases: ['a1'] }]);
-  const { ctr: a2 } = await h.container('atwo', [{ network: 'podman1', subnet: s, ip: ipIn(s, 1) }]);
-  made.push(a1, a2);
+  const { ctr: a1 } = await t.h.container('aone', [{ network: 'podman1', subnet: s, ip: ipIn(s, 0), aliases: ['a1'] }]);
+  const { ctr: a2 } = await t.h.container('atwo', [{ network: 'podman1', subnet: s, ip: ipIn(s, 1) }]);
+  t.made.push(a1, a2);
   return { s, a1, a2 };
 }
 
@@ -57,66 +46,66 @@ d('the daemon under netavark', () => {
     it(`a daemon stopped with ${how}: the aardvark-dns process stays, starts a new daemon, names come back; teardown works`, async () => {
       const { s, a1, a2 } = await twoContainers();
       const gw = gatewayOf(s);
-      expect(answers(await h.dig(a1, ['+short', 'atwo', `@${gw}`]))).toEqual([ipIn(s, 1)]);
-      const server = h.aardvarkPid();
-      const old = h.daemonPid();
+      expect(answers(await t.h.dig(a1, ['+short', 'atwo', `@${gw}`]))).toEqual([ipIn(s, 1)]);
+      const server = t.h.aardvarkPid();
+      const old = t.h.daemonPid();
       process.kill(old!, how);
       const back = await until(a1, 'atwo', gw, ipIn(s, 1));
       console.log(`names back ${back} ms after the daemon got ${how}`);
-      expect(h.daemonPid()).not.toBe(old);
-      expect(alive(h.daemonPid())).toBe(true);
+      expect(t.h.daemonPid()).not.toBe(old);
+      expect(alive(t.h.daemonPid())).toBe(true);
       // netavark's pid is still the live server: nothing for it to replace.
-      expect(h.aardvarkPid()).toBe(server);
+      expect(t.h.aardvarkPid()).toBe(server);
       expect(alive(server)).toBe(true);
       // A container added after the restart is seen, and teardown (which needs a live pid) succeeds.
-      const { ctr: a3 } = await h.container('athree', [{ network: 'podman1', subnet: s, ip: ipIn(s, 2) }]);
-      made.push(a3);
-      expect(answers(await h.dig(a3, ['+short', 'a1', `@${gw}`]))).toEqual([ipIn(s, 0)]);
-      for (const c of [a3, a2]) expect((await h.teardownCtr(c)).exitCode).toBe(0);
-      expect(answers(await h.dig(a1, ['+short', 'atwo', `@${gw}`]))).toEqual([]);
-      expect((await h.teardownCtr(a1)).exitCode).toBe(0);
+      const { ctr: a3 } = await t.h.container('athree', [{ network: 'podman1', subnet: s, ip: ipIn(s, 2) }]);
+      t.made.push(a3);
+      expect(answers(await t.h.dig(a3, ['+short', 'a1', `@${gw}`]))).toEqual([ipIn(s, 0)]);
+      for (const c of [a3, a2]) expect((await t.h.teardownCtr(c)).exitCode).toBe(0);
+      expect(answers(await t.h.dig(a1, ['+short', 'atwo', `@${gw}`]))).toEqual([]);
+      expect((await t.h.teardownCtr(a1)).exitCode).toBe(0);
       // The last network gone: the server leaves, and its pid file with it.
       for (let i = 0; i < 100 && alive(server); i++) await new Promise((r) => setTimeout(r, 50));
       expect(alive(server)).toBe(false);
-      expect(fs.existsSync(path.join(h.config, 'aardvark-dns', 'aardvark.pid'))).toBe(false);
+      expect(fs.existsSync(path.join(t.h.config, 'aardvark-dns', 'aardvark.pid'))).toBe(false);
     });
   }
 
   it('the pid file holds the pid without a newline, and a second server for the same directory takes over', async () => {
     const { s, a1 } = await twoContainers();
-    const pidFile = path.join(h.config, 'aardvark-dns', 'aardvark.pid');
+    const pidFile = path.join(t.h.config, 'aardvark-dns', 'aardvark.pid');
     const first = fs.readFileSync(pidFile, 'utf8');
     expect(first).toMatch(/^\d+$/);
     // What the daemon serves, as `system podman ls` lists it.
-    const ls = await execa(process.execPath, [CLI, 'system', 'podman', 'ls', '--format', 'json'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...h.env }, extendEnv: false });
+    const ls = await execa(process.execPath, [CLI, 'system', 'podman', 'ls', '--format', 'json'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...t.h.env }, extendEnv: false });
     expect(JSON.parse(String(ls.stdout))).toEqual([
-      { dir: path.join(h.config, 'aardvark-dns'), port: 53, pid: Number(first), netns: 'daemon', networks: [{ name: 'podman1', internal: false, listen: [gatewayOf(s)], containers: 2 }] },
+      { dir: path.join(t.h.config, 'aardvark-dns'), port: 53, pid: Number(first), netns: 'daemon', networks: [{ name: 'podman1', internal: false, listen: [gatewayOf(s)], containers: 2 }] },
     ]);
     // What netavark does when it cannot read a live pid: start another one.
-    const r = await h.inHost([h.helper, '--config', path.join(h.config, 'aardvark-dns'), '-p', '53', 'run']);
+    const r = await t.h.inHost([t.h.helper, '--config', path.join(t.h.config, 'aardvark-dns'), '-p', '53', 'run']);
     expect(r.exitCode).toBe(0);
     const second = fs.readFileSync(pidFile, 'utf8');
     expect(second).not.toBe(first);
     for (let i = 0; i < 100 && alive(Number(first)); i++) await new Promise((res) => setTimeout(res, 50));
     expect(alive(Number(first))).toBe(false);
-    expect(answers(await h.dig(a1, ['+short', 'atwo', `@${gatewayOf(s)}`]))).toEqual([ipIn(s, 1)]);
+    expect(answers(await t.h.dig(a1, ['+short', 'atwo', `@${gatewayOf(s)}`]))).toEqual([ipIn(s, 1)]);
   });
 
   it("the daemon already running in another netns: listeners bound in netavark's netns, upstreams asked from there", async () => {
     // Start this root's daemon from the test's own netns, not the netns netavark runs in.
-    const daemon = await execa(process.execPath, [CLI, 'network', 'ls'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...h.env }, extendEnv: false, reject: false });
+    const daemon = await execa(process.execPath, [CLI, 'network', 'ls'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...t.h.env }, extendEnv: false, reject: false });
     expect(daemon.exitCode).toBe(0);
     try {
-      expect(fs.readlinkSync(`/proc/${h.daemonPid()}/ns/net`)).toBe(fs.readlinkSync('/proc/self/ns/net'));
+      expect(fs.readlinkSync(`/proc/${t.h.daemonPid()}/ns/net`)).toBe(fs.readlinkSync('/proc/self/ns/net'));
       const { s, a1 } = await twoContainers();
-      expect(fs.readlinkSync(`/proc/${h.aardvarkPid()}/ns/net`)).not.toBe(fs.readlinkSync('/proc/self/ns/net'));
-      expect(answers(await h.dig(a1, ['+short', 'atwo', `@${gatewayOf(s)}`]))).toEqual([ipIn(s, 1)]);
-      expect(answers(await h.dig(a1, ['+tcp', '+short', 'a1', `@${gatewayOf(s)}`]))).toEqual([ipIn(s, 0)]);
+      expect(fs.readlinkSync(`/proc/${t.h.aardvarkPid()}/ns/net`)).not.toBe(fs.readlinkSync('/proc/self/ns/net'));
+      expect(answers(await t.h.dig(a1, ['+short', 'atwo', `@${gatewayOf(s)}`]))).toEqual([ipIn(s, 1)]);
+      expect(answers(await t.h.dig(a1, ['+tcp', '+short', 'a1', `@${gatewayOf(s)}`]))).toEqual([ipIn(s, 0)]);
       // The upstream is the dnsmasq on 127.0.0.1 of netavark's netns: reachable from there only.
-      expect(answers(await h.dig(a1, ['+short', 'testname', `@${gatewayOf(s)}`]))).toEqual(['198.51.100.1']);
-      expect(answers(await h.dig(a1, ['+tcp', '+short', 'testname', `@${gatewayOf(s)}`]))).toEqual(['198.51.100.1']);
+      expect(answers(await t.h.dig(a1, ['+short', 'testname', `@${gatewayOf(s)}`]))).toEqual(['198.51.100.1']);
+      expect(answers(await t.h.dig(a1, ['+tcp', '+short', 'testname', `@${gatewayOf(s)}`]))).toEqual(['198.51.100.1']);
     } finally {
-      await execa('ip', ['link', 'delete', h.env.DNSNET_DEFAULT_BRIDGE!], { reject: false });
+      await execa('ip', ['link', 'delete', t.h.env.DNSNET_DEFAULT_BRIDGE!], { reject: false });
     }
   });
 });
