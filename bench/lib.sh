@@ -56,7 +56,7 @@ leak_check() {
   local inst
   for inst in "${PM_INSTANCES[@]}"; do
     pm_load "$inst"
-    [ -n "${PM_MNTNS:-}" ] && left+=$( { { pgrep -ax aardvark-dns; pgrep -ax conmon; pgrep -af 'dist/podman/aardvark.js'; } | while read -r p rest; do [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && echo "podman process $p $rest"; done; iptables-save 2>/dev/null | grep -E "^-A.*NETAVARK|^:NETAVARK" | grep -vxFf <(cat "$PM"/ipt-before.* 2>/dev/null; echo nothing-at-all) || true; } )
+    [ -n "${PM_MNTNS:-}" ] && left+=$( { { pgrep -ax aardvark-dns; pgrep -ax conmon; pgrep -af 'dist/cli/aardvark-dns.js'; } | while read -r p rest; do [ "$(readlink "/proc/$p/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && echo "podman process $p $rest"; done; iptables-save 2>/dev/null | grep -E "^-A.*NETAVARK|^:NETAVARK" | grep -vxFf <(cat "$PM"/ipt-before.* 2>/dev/null; echo nothing-at-all) || true; } )
     [ -n "${PM_BRIDGE:-}" ] && left+=$(ip -o link show | grep -F " ${PM_BRIDGE}:" || true)
   done
   if [ -n "$left" ]; then echo "[bench] LEFT BEHIND:" >&2; echo "$left" >&2; else log "teardown clean (no netns, link, nft table, iptables rule or process of run $TAG left)"; fi
@@ -367,11 +367,11 @@ podman_aardvark() {
     { echo "bench: podman: aardvark-dns $pid sees another resolv.conf" >&2; exit 1; }
   PM_AARD_PID=$pid
 }
-# The same for dnsnet's aardvark-dns (PM_HELPER_DIR): the pid names our server (node, dist/podman/aardvark.js).
+# The same for dnsnet's aardvark-dns (PM_HELPER_DIR): the pid names our server (node, dist/cli/aardvark-dns.js).
 podman_dnsnet_server() {
   local pid
   pid=$(pm_ns cat /run/containers/networks/aardvark-dns/aardvark.pid)
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'dist/podman/aardvark.js' && [ "$(readlink "/proc/$pid/ns/mnt")" = "$PM_MNTNS" ] ||
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'dist/cli/aardvark-dns.js' && [ "$(readlink "/proc/$pid/ns/mnt")" = "$PM_MNTNS" ] ||
     { echo "bench: podman: pid $pid is not this run's dnsnet aardvark-dns" >&2; exit 1; }
   PM_AARD_PID=$pid
 }
@@ -382,7 +382,7 @@ podman_teardown() {
   # What is still alive in the private namespace was started by this run (aardvark-dns, dnsnet's, a stray
   # conmon): stop those, by pid, after checking their mount namespace.
   local pid
-  for pid in ${PM_AARD_PID:-} $(pgrep -x conmon) $(pgrep -x aardvark-dns) $(pgrep -f 'dist/podman/aardvark.js'); do
+  for pid in ${PM_AARD_PID:-} $(pgrep -x conmon) $(pgrep -x aardvark-dns) $(pgrep -f 'dist/cli/aardvark-dns.js'); do
     [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$PM_MNTNS" ] && stop_pid "$pid"
   done
   [ -n "${PM_BRIDGE:-}" ] && ip link show "$PM_BRIDGE" >/dev/null 2>&1 && ip link delete "$PM_BRIDGE"

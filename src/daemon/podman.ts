@@ -1,5 +1,5 @@
 // Podman's networks served in place of aardvark-dns: each netavark config directory that an `aardvark-dns`
-// process of ours (src/podman/aardvark.ts) registers is read here, its listen addresses bound in that
+// process of ours (src/cli/aardvark-dns.ts) registers is read here, its listen addresses bound in that
 // process's netns, and its names answered by a resolver of their own (aardvark-dns's rules: TTL 0, names
 // and aliases, `.dns.podman`, PTR to every name), forwarding with dnsnet's upstream handling.
 import dgram from 'node:dgram';

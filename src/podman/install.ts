@@ -20,7 +20,7 @@ function quote(text: string): string {
 }
 
 /** The helper: a shell script carrying this dnsnet's Node, entry point and state root (the caller's environment still wins). */
-export function helperScript(env: NodeJS.ProcessEnv = process.env, node = process.execPath, entry = fileURLToPath(new URL('../podman/aardvark.js', import.meta.url))): string {
+export function helperScript(env: NodeJS.ProcessEnv = process.env, node = process.execPath, entry = fileURLToPath(new URL('../cli/aardvark-dns.js', import.meta.url))): string {
   const roots = rootsFromEnv(env);
   const settings: [string, string][] = [
     ['DNSNET_ROOT', roots.stateRoot],

@@ -166,7 +166,7 @@ helper_binaries_dir = ["${dir}/bin", "/usr/lib/podman"]
       await stop(Number(pidText.stdout) || undefined);
       for (const p of String((await execa('pgrep', ['-f', dir], { reject: false })).stdout).split('\n').filter(Boolean)) {
         const cmd = fs.existsSync(`/proc/${p}/cmdline`) ? fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') : '';
-        if (cmd.includes('aardvark.js') || cmd.includes('conmon')) await stop(Number(p), 'SIGKILL');
+        if (cmd.includes('aardvark-dns.js') || cmd.includes('conmon')) await stop(Number(p), 'SIGKILL');
       }
       const daemon = Number(fs.existsSync(path.join(env.DNSNET_RUN!, 'dnsnet.pid')) ? fs.readFileSync(path.join(env.DNSNET_RUN!, 'dnsnet.pid'), 'utf8') : 0);
       await stop(daemon || undefined);

@@ -14,9 +14,9 @@ import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, clientPathsFromEnv } from '../cli/client.js';
+import { Client, clientPathsFromEnv } from './client.js';
 import { ROUTES } from '../api/routes.js';
-import { PID_FILE, isNetworkFile } from './config.js';
+import { PID_FILE, isNetworkFile } from '../podman/config.js';
 
 const CHILD_ENV = 'DNSNET_AARDVARK_SERVER';
 const DEFAULT_PORT = 5533; // aardvark-dns's default; netavark always passes -p
@@ -110,7 +110,7 @@ async function serve(args: Args, dir: string): Promise<void> {
   delete process.env[CHILD_ENV]; // not for the daemon this may start
   const pidFile = path.join(dir, PID_FILE);
   const paths = clientPathsFromEnv();
-  const daemon = { script: fileURLToPath(new URL('../cli/dnsnet.cjs', import.meta.url)), execArgv: [] };
+  const daemon = { script: fileURLToPath(new URL('./dnsnet.cjs', import.meta.url)), execArgv: [] };
   let ready = false;
   // Resolves once the message left (or there is no parent to tell): an exit right after would lose it.
   const tellParent = (m: { ready?: boolean; error?: string }): Promise<void> =>
