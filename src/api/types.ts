@@ -30,7 +30,7 @@
 //   POST   /images/prune?all=1             -> PrunedImagesJson
 //   POST   /podman/serve        PodmanServeSpec -> NDJSON stream, open while that aardvark-dns lives:
 //                                  {"networks":N,"watching":bool} once its listeners answer, {"end":"replaced"|"stopping"}
-//   POST   /podman/reload       { dir }   -> { networks: number }
+//   POST   /podman/reload       { dir, pid } -> { networks: number }
 //   GET    /podman                         -> PodmanDirJson[]
 
 export interface ApiError {

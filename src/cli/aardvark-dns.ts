@@ -158,7 +158,7 @@ async function serve(args: Args, dir: string): Promise<void> {
       do {
         again = false;
         try {
-          const r = await new Client({ paths, daemon }).call<{ networks: number }>(ROUTES.podmanReload, { body: { dir } });
+          const r = await new Client({ paths, daemon }).call<{ networks: number }>(ROUTES.podmanReload, { body: { dir, pid: process.pid } });
           if (r.networks === 0) leaveIfEmpty();
         } catch {
           // The daemon is restarting: the registration below reads the directory afresh anyway.

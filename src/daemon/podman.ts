@@ -22,6 +22,8 @@ interface Sockets {
 
 interface Dir {
   spec: PodmanServeSpec;
+  /** The directory itself (device:inode): the same path in two mount namespaces is two directories. */
+  key: string;
   /** Short tag that keeps this directory's networks and containers apart from another's in the resolver. */
   tag: string;
   /** The netns path of its aardvark-dns process when that is not the daemon's; undefined: ours. */
@@ -48,6 +50,12 @@ const TENTATIVE_WAIT_MS = 3000;
 
 function inode(nsPath: string): number {
   return fs.statSync(nsPath).ino;
+}
+
+/** Which directory a process means by its path: device and inode, read through its root (its mount namespace). */
+function dirKey(spec: { dir: string; pid: number }): string {
+  const st = fs.statSync(`/proc/${spec.pid}/root${spec.dir}`);
+  return `${st.dev}:${st.ino}`;
 }
 
 /** UDP and TCP on ip:port in our netns; an IPv6 address still in DAD is waited for (up to 3 s). */
@@ -124,11 +132,6 @@ export class PodmanDns {
   serve(spec: PodmanServeSpec, onEnd: Dir['onEnd']): Promise<{ networks: number; watching: boolean }> {
     return this.lock.run(async () => {
       const dirPath = spec.dir;
-      const old = this.dirs.get(dirPath);
-      if (old) {
-        await this.drop(old);
-        old.onEnd('replaced');
-      }
       let netns: string | undefined = `/proc/${spec.pid}/ns/net`;
       try {
         if (inode(netns) === this.ownNetns) netns = undefined;
@@ -136,11 +139,17 @@ export class PodmanDns {
         throw new DnsnetError('invalid', `serve ${dirPath}: no process ${spec.pid} (its netns is where the listeners go)`);
       }
       const files = `/proc/${spec.pid}/root${dirPath}`;
-      const d: Dir = { spec, tag: `p${this.nextTag++}`, netns, files, networks: new Map(), listeners: new Map(), containers: new Map(), askers: new Set(), byIp: new Map(), onEnd, watcher: undefined, pending: 'idle' };
+      const key = dirKey(spec);
+      const old = this.dirs.get(key);
+      if (old) {
+        await this.drop(old);
+        old.onEnd('replaced');
+      }
+      const d: Dir = { spec, key, tag: `p${this.nextTag++}`, netns, files, networks: new Map(), listeners: new Map(), containers: new Map(), askers: new Set(), byIp: new Map(), onEnd, watcher: undefined, pending: 'idle' };
       const read = await readConfigDir(files);
-      if (read.errors.length > 0) throw new DnsnetError('invalid', `serve ${dirPath}: ${read.errors[0]}`);
+      if (read.errors.length > 0) throw new DnsnetError('invalid', `serve ${dirPath}: ${read.errors[0]!.message}`);
       await this.apply(d, read.networks);
-      this.dirs.set(dirPath, d);
+      this.dirs.set(key, d);
       try {
         d.watcher = fs.watch(files, { persistent: false }, (_event, file) => {
           if (file && isNetworkFile(String(file))) this.changed(d);
@@ -162,38 +171,47 @@ export class PodmanDns {
     }
     d.pending = 'running';
     void (async () => {
-      while (d.pending !== 'idle' && this.dirs.get(d.spec.dir) === d) {
+      while (d.pending !== 'idle' && this.dirs.get(d.key) === d) {
         d.pending = 'running';
-        await this.reload(d.spec.dir).catch((e: unknown) => this.log(`[podman] ${d.spec.dir}: reload: ${(e as Error).message}`));
+        await this.lock.run(() => this.reread(d)).catch((e: unknown) => this.log(`[podman] ${d.spec.dir}: reload: ${(e as Error).message}`));
         if (d.pending === 'running') d.pending = 'idle';
       }
       d.pending = 'idle';
     })();
   }
 
-  /** netavark changed the directory (its SIGHUP to our aardvark-dns, or inotify): read it again. A file that does not parse keeps its last good contents. */
-  reload(dirPath: string): Promise<{ networks: number }> {
+  /** netavark changed the directory (its SIGHUP to our aardvark-dns `pid`): read it again. */
+  reload(dirPath: string, pid: number): Promise<{ networks: number }> {
     return this.lock.run(async () => {
-      const d = this.dirs.get(dirPath);
-      if (!d) throw new DnsnetError('not-found', `reload ${dirPath}: not served (its aardvark-dns is not registered)`);
-      const read = await readConfigDir(d.files);
-      const networks = read.networks;
-      for (const e of read.errors) {
-        this.log(`[podman] ${dirPath}: ${e} (its last good contents stay)`);
-        const name = e.split(':')[0]!.replace(/%int$/, '');
-        const last = d.networks.get(name);
-        if (last && !networks.some((n) => n.name === name)) networks.push(last);
+      let d: Dir | undefined;
+      try {
+        d = this.dirs.get(dirKey({ dir: dirPath, pid }));
+      } catch {
+        // no such directory or process
       }
-      await this.apply(d, networks);
-      return { networks: d.networks.size };
+      if (!d) throw new DnsnetError('not-found', `reload ${dirPath}: not served (its aardvark-dns is not registered)`);
+      return this.reread(d);
     });
+  }
+
+  /** Read `d` again (under the lock). A file that does not parse keeps its last good contents. */
+  private async reread(d: Dir): Promise<{ networks: number }> {
+    const read = await readConfigDir(d.files);
+    const networks = read.networks;
+    for (const e of read.errors) {
+      this.log(`[podman] ${d.spec.dir}: ${e.message} (its last good contents stay)`);
+      const last = d.networks.get(e.network);
+      if (last && !networks.some((n) => n.name === e.network)) networks.push(last);
+    }
+    await this.apply(d, networks);
+    return { networks: d.networks.size };
   }
 
   /** The aardvark-dns process of `dirPath` left (its connection closed): stop serving, unless another took over. */
   release(dirPath: string, pid: number): Promise<void> {
     return this.lock.run(async () => {
-      const d = this.dirs.get(dirPath);
-      if (!d || d.spec.pid !== pid) return;
+      const d = [...this.dirs.values()].find((x) => x.spec.dir === dirPath && x.spec.pid === pid);
+      if (!d) return;
       await this.drop(d);
       this.log(`[podman] ${dirPath}: aardvark-dns pid ${pid} left; its listeners are closed`);
     });
@@ -311,7 +329,7 @@ export class PodmanDns {
   }
 
   private async drop(d: Dir): Promise<void> {
-    this.dirs.delete(d.spec.dir);
+    if (this.dirs.get(d.key) === d) this.dirs.delete(d.key);
     d.watcher?.close();
     await Promise.all([...d.listeners.keys()].map((ip) => this.resolver.closeShared(`${d.tag}|${ip}`)));
     d.listeners.clear();

@@ -52,7 +52,10 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
   add(ROUTES.inspectImage, async (_q, _r, [ref]) => engine.images.inspect(ref!));
   add(ROUTES.removeImage, async (_q, _r, [ref], _b, query) => engine.removeImage(ref!, query.get('force') === '1'));
   add(ROUTES.podmanServe, async (req, res, _p, body) => streamPodman(engine, podmanSpec(body), req, res, log));
-  add(ROUTES.podmanReload, async (_q, _r, _p, body) => engine.podman.reload(podmanSpec(body, false).dir));
+  add(ROUTES.podmanReload, async (_q, _r, _p, body) => {
+    const spec = podmanSpec(body, false);
+    return engine.podman.reload(spec.dir, spec.pid);
+  });
   add(ROUTES.podmanList, async () => engine.podman.list());
 
   return http.createServer((req, res) => {
@@ -106,7 +109,7 @@ function podmanSpec(body: unknown, full = true): PodmanServeSpec {
   const b = (body ?? {}) as Partial<PodmanServeSpec>;
   if (typeof b.dir !== 'string' || !b.dir.startsWith('/')) throw new DnsnetError('invalid', 'podman: dir must be an absolute path');
   if (full && (!Number.isInteger(b.port) || b.port! < 1 || b.port! > 65535)) throw new DnsnetError('invalid', `podman: invalid port ${String(b.port)}`);
-  if (full && (!Number.isInteger(b.pid) || b.pid! < 1)) throw new DnsnetError('invalid', `podman: invalid pid ${String(b.pid)}`);
+  if (!Number.isInteger(b.pid) || b.pid! < 1) throw new DnsnetError('invalid', `podman: invalid pid ${String(b.pid)}`);
   return { dir: b.dir, port: b.port ?? 0, pid: b.pid ?? 0 };
 }
 

@@ -41,10 +41,14 @@ function addresses(field: string, family: 4 | 6 | 0, what: string, where: string
   });
 }
 
+function networkName(fileName: string): string {
+  return fileName.endsWith(INTERNAL_SUFFIX) ? fileName.slice(0, -INTERNAL_SUFFIX.length) : fileName;
+}
+
 /** One network file: its name is the file's (without `%int`). Throws DnsnetError('invalid') naming the file and line. */
 export function parseNetworkFile(fileName: string, text: string): PodmanNetwork {
   const internal = fileName.endsWith(INTERNAL_SUFFIX);
-  const name = internal ? fileName.slice(0, -INTERNAL_SUFFIX.length) : fileName;
+  const name = networkName(fileName);
   const lines = text.split('\n').filter((l) => l !== '');
   const header = lines.shift();
   if (header === undefined) throw new DnsnetError('invalid', `${fileName}: empty network file (no listen addresses)`);
@@ -78,8 +82,8 @@ export function isNetworkFile(name: string): boolean {
 
 export interface ConfigDir {
   networks: PodmanNetwork[];
-  /** Files that could not be read or parsed, one message each (the rest is served). */
-  errors: string[];
+  /** Files that could not be read or parsed: the network's name and why (the rest is served). */
+  errors: { network: string; message: string }[];
 }
 
 /** Read every network file of `dir`. A missing directory is an error; a file removed meanwhile is skipped. */
@@ -97,13 +101,13 @@ export async function readConfigDir(dir: string): Promise<ConfigDir> {
     try {
       text = await fs.readFile(path.join(dir, e.name), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') out.errors.push(`${e.name}: ${(error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') out.errors.push({ network: networkName(e.name), message: `${e.name}: ${(error as Error).message}` });
       continue;
     }
     try {
       out.networks.push(parseNetworkFile(e.name, text));
     } catch (error) {
-      out.errors.push((error as Error).message);
+      out.errors.push({ network: networkName(e.name), message: (error as Error).message });
     }
   }
   return out;

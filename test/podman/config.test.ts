@@ -55,7 +55,7 @@ describe('readConfigDir', () => {
       fs.writeFileSync(path.join(dir, 'bad'), 'not-an-ip\n');
       const r = await readConfigDir(dir);
       expect(r.networks.map((n) => n.name)).toEqual(['good']);
-      expect(r.errors).toEqual([expect.stringMatching(/^bad line 1: listen address "not-an-ip"/)]);
+      expect(r.errors).toEqual([{ network: 'bad', message: expect.stringMatching(/^bad line 1: listen address "not-an-ip"/) }]);
       expect(isNetworkFile('aardvark.pid')).toBe(false);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -91,6 +91,18 @@ d('the daemon under netavark', () => {
     expect(answers(await t.h.dig(a1, ['+short', 'atwo', `@${gatewayOf(s)}`]))).toEqual([ipIn(s, 1)]);
   });
 
+  it('a network file that no longer parses keeps its last good contents (logged)', async () => {
+    const { s, a1 } = await twoContainers();
+    const file = path.join(t.h.config, 'aardvark-dns', 'podman1');
+    const good = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, `${good}not a container line\n`);
+    process.kill(t.h.aardvarkPid()!, 'SIGHUP');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(answers(await t.h.dig(a1, ['+short', 'atwo', `@${gatewayOf(s)}`]))).toEqual([ipIn(s, 1)]);
+    expect(fs.readFileSync(path.join(t.h.env.DNSNET_RUN!, 'daemon.log'), 'utf8')).toMatch(/podman1 line 4: IPv4 address "a" is no IPv4 address \(its last good contents stay\)/);
+    fs.writeFileSync(file, good); // netavark's teardown needs its own lines back
+  });
+
   it("the daemon already running in another netns: listeners bound in netavark's netns, upstreams asked from there", async () => {
     // Start this root's daemon from the test's own netns, not the netns netavark runs in.
     const daemon = await execa(process.execPath, [CLI, 'network', 'ls'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...t.h.env }, extendEnv: false, reject: false });
