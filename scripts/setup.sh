@@ -8,9 +8,10 @@ if [ "$(id -u)" != 0 ]; then echo "setup: run as root (dnsnet makes namespaces, 
 
 # Podman, netavark, aardvark-dns, iptables (netavark 1.4's firewall), runc (crun refuses hybrid cgroups) and
 # dnsmasq: the Podman drop-in's tests run Podman and Debian 12's netavark with dnsnet's aardvark-dns, against a
-# local dnsmasq upstream.
+# local dnsmasq upstream. etcd-server: the binary the overlay networks' tests run their own clusters with (its
+# packaged service is never started).
 need=(iproute2 nftables iputils-ping util-linux hostname procps bind9-dnsutils musl-tools gcc attr busybox-static
-  podman netavark aardvark-dns iptables dnsmasq-base runc)
+  podman netavark aardvark-dns iptables dnsmasq-base runc etcd-server)
 missing=()
 for p in "${need[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -21,6 +22,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1 && trap 'rm -f "$policy"' EXIT; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$ours" ]; then rm -f "$policy"; trap - EXIT; fi
+  # ... nor at the next boot: the units these packages enable are disabled again (only when installed here).
+  for p in "${missing[@]}"; do
+    case $p in
+      etcd-server) units=(etcd.service) ;;
+      podman) units=(podman.socket podman.service podman-restart.service podman-auto-update.timer podman-auto-update.service) ;;
+      *) units=() ;;
+    esac
+    if [ ${#units[@]} -gt 0 ]; then systemctl disable "${units[@]}" >/dev/null 2>&1 || true; fi
+  done
 fi
 
 npm ci --no-audit --no-fund --loglevel=error
