@@ -132,6 +132,16 @@ export async function runIpBatch(lines: string[], opts?: IpOptions & { what?: st
   throw failure(`${opts?.what ?? 'ip -batch'}${where}`, out);
 }
 
+/** `bridge -batch -` (forwarding database entries), as runIpBatch. */
+export async function runBridgeBatch(lines: string[], opts?: IpOptions & { what?: string }): Promise<void> {
+  if (lines.length === 0) return;
+  const out = await run('bridge', [...nsArgs(opts), '-batch', '-'], `${lines.join('\n')}\n`);
+  if (!out.failed) return;
+  const lineNo = failedBatchLine(out.stderr);
+  const where = lineNo !== undefined && lines[lineNo - 1] !== undefined ? ` (line ${lineNo}: ${lines[lineNo - 1]})` : '';
+  throw failure(`${opts?.what ?? 'bridge -batch'}${where}`, out);
+}
+
 /** The 1-based number of the batch line ip gave up on, from its "Command failed -:N". */
 export function failedBatchLine(stderr: string): number | undefined {
   const m = /Command failed -:(\d+)/.exec(stderr);
