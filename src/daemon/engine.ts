@@ -42,6 +42,10 @@ import {
 } from './plan.js';
 import { loadState, pruneSystem, recover } from './reconcile.js';
 import { runningState, Supervisor } from './supervisor.js';
+import { hasOwnRoot } from './proc.js';
+
+/** How long an exec waits for a starting container's own root. */
+const EXEC_ROOT_WAIT_MS = 5000;
 
 const FOREGROUND_START_GRACE_MS = 30_000;
 
@@ -392,10 +396,17 @@ export class Engine implements World {
     throw new DnsnetError('conflict', `remove ${c.name}: it keeps being restarted`);
   }
 
-  exec(ref: string, spec: ExecSpec): Launch {
+  async exec(ref: string, spec: ExecSpec): Promise<Launch> {
     const c = this.findContainer(ref);
     if (c.state.status !== 'running') throw new DnsnetError('conflict', `exec in ${c.name}: the container is not running`);
     if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) throw new DnsnetError('invalid', `exec: "${spec.workdir}" is not an absolute path`);
+    // A container with a root of its own (an image, --rootfs) is in it only once its init has mounted it, a
+    // moment after run / start answered: an exec before that would enter the host's root. Wait for it.
+    if (c.image || (c.rootfs !== undefined && c.rootfs !== '/')) {
+      const pid = c.state.pid;
+      for (let t0 = Date.now(); hasOwnRoot(pid) === false && Date.now() - t0 < EXEC_ROOT_WAIT_MS; ) await new Promise((r) => setTimeout(r, 10));
+      if (hasOwnRoot(pid) === false) throw new DnsnetError('conflict', `exec in ${c.name}: its root is not ready after ${EXEC_ROOT_WAIT_MS / 1000} s`);
+    }
     return { argv: buildExecArgv(c.state.pid, spec.workdir ?? c.workdir, spec.cmd, c.image), env: buildEnv(c, spec.callerEnv, spec.env) };
   }
 

@@ -30,6 +30,20 @@ export function descendsFrom(pid: number, ancestors: ReadonlySet<number>): boole
   return false;
 }
 
+/**
+ * Whether `pid` runs in a root of its own yet (not ours): a container's init mounts its root and only then
+ * changes into it (`unshare --root`), after `run` / `start` have answered. Undefined when the pid is gone.
+ */
+export function hasOwnRoot(pid: number): boolean | undefined {
+  try {
+    const theirs = fs.statSync(`/proc/${pid}/root`);
+    const ours = fs.statSync('/');
+    return theirs.dev !== ours.dev || theirs.ino !== ours.ino;
+  } catch {
+    return undefined;
+  }
+}
+
 export function isAlive(pid: number, startTime: string | undefined): boolean {
   if (pid <= 0) return false;
   const now = readStartTime(pid);

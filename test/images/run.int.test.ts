@@ -104,6 +104,12 @@ describe('run IMAGE', () => {
     expectRefused(await e.cli(['rmi', box]), /conflict: unable to remove repository reference ".*" \(must force\) - container [0-9a-f]{12} is using its referenced image/);
     await e.ok(['start', 'keeper']);
     expect((await e.ok(['exec', 'keeper', 'cat', '/data'])).trim()).toBe('data');
+    // An exec right after start waits for the container's own root (its init mounts it after start answered).
+    for (let i = 0; i < 5; i++) {
+      await e.ok(['stop', '-t', '0', 'keeper']);
+      await e.ok(['start', 'keeper']);
+      expect((await e.ok(['exec', 'keeper', 'cat', '/data'])).trim()).toBe('data');
+    }
     const ps = (await e.ok(['ps'])).split('\n');
     expect(ps[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND/);
     expect(ps.find((l) => l.endsWith('keeper'))?.split(/\s{3,}/)[1]).toBe(box);
