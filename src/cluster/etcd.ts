@@ -42,6 +42,10 @@ interface RawKv {
   lease?: string;
 }
 
+/** Refusals that are a passing state of the cluster (an election under way), not an answer. */
+const TRANSIENT = /leader changed|no leader|request timed out|too many requests|not capable|unavailable/i;
+const TRANSIENT_RETRY_MS = 3000;
+
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 const unb64 = (text: string | undefined): string => (text ? Buffer.from(text, 'base64').toString('utf8') : '');
 
@@ -86,18 +90,28 @@ export class Etcd {
     this.timeoutMs = opts.timeoutMs ?? 2000;
   }
 
-  /** One JSON call, on each member in turn until one answers; HTTP errors from a member that answered are not retried. */
+  /**
+   * One JSON call, on each member in turn until one answers. A member's refusal stands (not retried), unless
+   * it is a passing state of the cluster (an election: "leader changed", "no leader"; a request timed out in
+   * raft): then the call is tried again, on the next member, for up to TRANSIENT_RETRY_MS.
+   */
   async call<T>(path: string, body: unknown): Promise<T> {
     let last: unknown;
-    for (let k = 0; k < this.endpoints.length; k++) {
+    const until = Date.now() + TRANSIENT_RETRY_MS;
+    for (let k = 0; ; k++) {
       const i = (this.current + k) % this.endpoints.length;
       try {
         const out = await this.once<T>(this.endpoints[i]!, path, body);
         this.current = i;
         return out;
       } catch (error) {
-        if (error instanceof DnsnetError) throw error; // the member answered: its answer stands
         last = error;
+        const transient = error instanceof DnsnetError && TRANSIENT.test(error.message);
+        if (error instanceof DnsnetError && !transient) throw error; // the member answered: its answer stands
+        if (transient) {
+          if (Date.now() > until) throw error;
+          await new Promise((r) => setTimeout(r, 50));
+        } else if (k + 1 >= this.endpoints.length) break;
       }
     }
     throw new DnsnetError('kernel', `etcd ${path}: no member answered (${this.endpoints.map((e) => e.host).join(', ')}): ${(last as Error)?.message ?? last}`);
