@@ -184,6 +184,20 @@ export class Etcd {
     return r.succeeded === true; // proto3 JSON leaves `false` out
   }
 
+  /** Create every one of `kvs` in one transaction, only if none of them exists yet; true when this call made them. */
+  async createAll(kvs: { key: string; value: string; lease?: string }[]): Promise<boolean> {
+    const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
+      compare: kvs.map((kv) => ({ key: b64(kv.key), target: 'CREATE', result: 'EQUAL', create_revision: '0' })),
+      success: kvs.map((kv) => ({ request_put: { key: b64(kv.key), value: b64(kv.value), ...(kv.lease ? { lease: kv.lease } : {}) } })),
+    });
+    return r.succeeded === true;
+  }
+
+  /** Delete every one of `keys` in one transaction. */
+  async deleteAll(keys: string[]): Promise<void> {
+    await this.call('/v3/kv/txn', { compare: [], success: keys.map((key) => ({ request_delete_range: { key: b64(key) } })) });
+  }
+
   /** Set `key` only while it still has `modRevision` (0: does not exist); true when it did. */
   async replace(key: string, modRevision: number, value: string, lease?: string): Promise<boolean> {
     const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
