@@ -1,29 +1,18 @@
 // Overlay addresses claimed in a real 3-member etcd (src/cluster/claims.ts): three hosts claiming at once
 // never share an address, --ip names its holder, a dead host's claims go with its lease, and a host that
 // comes back gets back what is still free and is refused what was taken meanwhile.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { claimAddress, claimedAddresses, reclaimAddress, releaseAddress, type ClaimOwner } from '../../src/cluster/claims.js';
-import { Etcd } from '../../src/cluster/etcd.js';
-import { HAVE_ETCD, createEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { HAVE_ETCD, etcdClusterPerFile } from '../helpers/etcd.js';
 
 const d = HAVE_ETCD ? describe : describe.skip;
 if (!HAVE_ETCD) console.log('skipped: the address-claim tests need /usr/bin/etcd (scripts/setup.sh installs etcd-server, no service started)');
 
-let cluster: EtcdCluster;
-const clients: Etcd[] = [];
-beforeAll(async () => {
-  if (!HAVE_ETCD) return;
-  cluster = await createEtcdCluster(3);
-}, 60_000);
-afterAll(async () => {
-  for (const c of clients) c.close();
-  await cluster?.teardown();
-});
+const e = etcdClusterPerFile();
 
-/** A host: its own client (on its own member) and lease. */
+/** A host: its client (on its own member) and a lease of its own. */
 async function host(i: number, ttl = 10): Promise<ClaimOwner> {
-  const etcd = new Etcd({ endpoints: [cluster.endpoints[i % 3]!, ...cluster.endpoints] });
-  clients.push(etcd);
+  const etcd = e.hosts[i % 3]!;
   return { etcd, prefix: '/dnsnet-test/', host: `192.168.77.${i + 1}`, lease: await etcd.grant(ttl) };
 }
 

@@ -1,25 +1,15 @@
 // The overlay endpoints' local copy (src/cluster/endpoints.ts) in a real 3-member etcd: what one host
 // publishes the others' copies get; a dead host's endpoints go with its lease; a book started later reads
 // what is there; a member dying under a watch loses nothing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EndpointBook, publishEndpoint, withdrawEndpoint, type EndpointChange, type OverlayEndpoint } from '../../src/cluster/endpoints.js';
-import { Etcd } from '../../src/cluster/etcd.js';
-import { HAVE_ETCD, createEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { HAVE_ETCD, etcdClusterPerFile } from '../helpers/etcd.js';
 
 const d = HAVE_ETCD ? describe : describe.skip;
 if (!HAVE_ETCD) console.log('skipped: the overlay endpoint tests need /usr/bin/etcd (scripts/setup.sh installs etcd-server, no service started)');
 
-let cluster: EtcdCluster;
-let hosts: Etcd[] = [];
-beforeAll(async () => {
-  if (!HAVE_ETCD) return;
-  cluster = await createEtcdCluster(3);
-  hosts = [0, 1, 2].map((i) => new Etcd({ endpoints: [cluster.endpoints[i]!, ...cluster.endpoints] }));
-}, 60_000);
-afterAll(async () => {
-  for (const h of hosts) h.close();
-  await cluster?.teardown();
-});
+const e = etcdClusterPerFile();
+const hosts = e.hosts;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: () => boolean, ms = 10_000): Promise<number> {
@@ -73,9 +63,9 @@ d('overlay endpoints, copied on every host', () => {
     try {
       const lease = await hosts[1]!.grant(30);
       for (let m = 0; m < 3; m++) {
-        await cluster.stop(m);
+        await e.cluster.stop(m);
         await publishEndpoint(hosts[1]!, '/e2/', ep(10 + m, '192.168.77.2'), lease);
-        await cluster.start(m);
+        await e.cluster.start(m);
       }
       await until(() => book.all().length === 3, 15_000);
       expect(book.all().map((e) => e.name).sort()).toEqual(['c10', 'c11', 'c12']);

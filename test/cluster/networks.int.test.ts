@@ -1,26 +1,16 @@
 // Overlay network records in a real 3-member etcd (src/cluster/networks.ts): hosts creating networks at once
 // never share a name, subnet or VNI; a given subnet that overlaps is refused; rm is refused while any host
 // holds an address on the network, and frees its name, subnet and VNI afterwards.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { claimAddress, releaseAddress } from '../../src/cluster/claims.js';
-import { Etcd } from '../../src/cluster/etcd.js';
 import { FIRST_VNI, createOverlayNetwork, listOverlayNetworks, removeOverlayNetwork } from '../../src/cluster/networks.js';
-import { HAVE_ETCD, createEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import { HAVE_ETCD, etcdClusterPerFile } from '../helpers/etcd.js';
 
 const d = HAVE_ETCD ? describe : describe.skip;
 if (!HAVE_ETCD) console.log('skipped: the overlay network record tests need /usr/bin/etcd (scripts/setup.sh installs etcd-server, no service started)');
 
-let cluster: EtcdCluster;
-let hosts: Etcd[] = [];
-beforeAll(async () => {
-  if (!HAVE_ETCD) return;
-  cluster = await createEtcdCluster(3);
-  hosts = [0, 1, 2].map((i) => new Etcd({ endpoints: [cluster.endpoints[i]!, ...cluster.endpoints] }));
-}, 60_000);
-afterAll(async () => {
-  for (const h of hosts) h.close();
-  await cluster?.teardown();
-});
+const e = etcdClusterPerFile();
+const hosts = e.hosts;
 
 d('overlay network records', () => {
   it('3 hosts creating 12 networks at once: 12 names, subnets and VNIs, none shared; every host lists them', async () => {

@@ -9,6 +9,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { afterAll, beforeAll } from 'vitest';
+import { Etcd } from '../../src/cluster/etcd.js';
 
 export const ETCD = '/usr/bin/etcd';
 export const HAVE_ETCD = fs.existsSync(ETCD);
@@ -99,5 +101,29 @@ export async function createEtcdCluster(size = 3): Promise<EtcdCluster> {
       await waitHealthy([i]);
     },
     teardown,
+  };
+}
+
+/**
+ * One 3-member cluster for the test file, and three "hosts": a client each, asking its own member first
+ * (then the others). Skipped (nothing started) where etcd is not installed.
+ */
+export function etcdClusterPerFile(): { readonly cluster: EtcdCluster; readonly hosts: Etcd[] } {
+  let cluster: EtcdCluster | undefined;
+  const hosts: Etcd[] = [];
+  beforeAll(async () => {
+    if (!HAVE_ETCD) return;
+    cluster = await createEtcdCluster(3);
+    hosts.push(...[0, 1, 2].map((i) => new Etcd({ endpoints: [cluster!.endpoints[i]!, ...cluster!.endpoints] })));
+  }, 60_000);
+  afterAll(async () => {
+    for (const h of hosts) h.close();
+    await cluster?.teardown();
+  });
+  return {
+    get cluster() {
+      return cluster!;
+    },
+    hosts,
   };
 }
