@@ -60,6 +60,7 @@ export function bridgeMac(networkId: string): string {
   return ['0a', ...bytes].join(':');
 }
 
+/** Whether a link of that name exists in our netns (netns/links.ts); async for the callers that await it. */
 export async function linkExists(name: string): Promise<boolean> {
   return hasLink(name);
 }

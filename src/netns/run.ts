@@ -126,20 +126,21 @@ export async function runIpBatch(lines: string[], opts?: IpOptions & { what?: st
   const prepared = opts?.prepared?.ready ? opts.prepared : undefined;
   if (!prepared) opts?.prepared?.discard(); // it died: a fresh process below
   const out = prepared ? await prepared.run(lines) : await run('ip', [...nsArgs(opts), '-batch', '-'], `${lines.join('\n')}\n`);
-  if (!out.failed) return;
-  const lineNo = failedBatchLine(out.stderr);
-  const where = lineNo !== undefined && lines[lineNo - 1] !== undefined ? ` (line ${lineNo}: ${lines[lineNo - 1]})` : '';
-  throw failure(`${opts?.what ?? 'ip -batch'}${where}`, out);
+  if (out.failed) throw batchFailure(opts?.what ?? 'ip -batch', lines, out);
 }
 
 /** `bridge -batch -` (forwarding database entries), as runIpBatch. */
 export async function runBridgeBatch(lines: string[], opts?: IpOptions & { what?: string }): Promise<void> {
   if (lines.length === 0) return;
   const out = await run('bridge', [...nsArgs(opts), '-batch', '-'], `${lines.join('\n')}\n`);
-  if (!out.failed) return;
+  if (out.failed) throw batchFailure(opts?.what ?? 'bridge -batch', lines, out);
+}
+
+/** A failed batch's error, naming the line it gave up on. */
+function batchFailure(what: string, lines: string[], out: Outcome): DnsnetError {
   const lineNo = failedBatchLine(out.stderr);
   const where = lineNo !== undefined && lines[lineNo - 1] !== undefined ? ` (line ${lineNo}: ${lines[lineNo - 1]})` : '';
-  throw failure(`${opts?.what ?? 'bridge -batch'}${where}`, out);
+  return failure(`${what}${where}`, out);
 }
 
 /** The 1-based number of the batch line ip gave up on, from its "Command failed -:N". */

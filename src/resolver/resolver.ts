@@ -206,11 +206,6 @@ export class Resolver {
     return this.forwarder.dropNetns(netns);
   }
 
-  /** Keys of the shared listeners served now. */
-  sharedKeys(): string[] {
-    return [...this.shared.keys()];
-  }
-
   /** Forget a container's names. Its sockets, if still attached, keep answering (forwarding only). */
   remove(id: string): void {
     this.store.remove(id);
