@@ -47,6 +47,7 @@ export interface NetworkCreateSpec {
   ipv6: boolean;
   internal: boolean;
   options: Record<string, string>; // -o key=value (mtu)
+  attachable?: boolean; // --attachable (overlay)
 }
 
 export interface ConnectSpec {
@@ -110,8 +111,9 @@ export interface NetworkJson {
   Name: string;
   Id: string;
   Created: string;
-  Scope: 'local';
-  Driver: 'bridge' | 'host' | 'null';
+  /** `global`: an overlay network, the same on every host of the cluster. */
+  Scope: 'local' | 'global';
+  Driver: 'bridge' | 'host' | 'null' | 'overlay';
   EnableIPv6: boolean;
   IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway: string; IPRange?: string }[] };
   Internal: boolean;
@@ -120,6 +122,8 @@ export interface NetworkJson {
   Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+  /** overlay: the hosts (advertise addresses) with containers on it, this one included when it has any (Docker's Peers). */
+  Peers?: { Name: string; IP: string }[];
 }
 
 export interface PortBindingJson {

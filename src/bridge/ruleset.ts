@@ -1,7 +1,7 @@
 // Render a state root's whole nftables table (NAT, isolation, internal networks) from its networks (pure).
 import { DnsnetError } from '../errors.js';
 import { formatCidr, ipVersion, isIpLiteral, parseCidr } from '../ip/index.js';
-import type { NetworkRecord } from '../state/types.js';
+import { hasBridge, type NetworkRecord } from '../state/types.js';
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const TABLE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -53,8 +53,8 @@ export interface Firewall {
 export function renderTable(table: string, fw: Firewall | NetworkRecord[]): string {
   const { networks, ports } = Array.isArray(fw) ? { networks: fw, ports: [] } : fw;
   if (!TABLE.test(table)) throw new DnsnetError('internal', `invalid nftables table name "${table}"`);
-  // Only bridges have kernel objects here (the pre-defined `host` and `none` have none).
-  const bridges = networks.filter((n) => n.driver === 'bridge');
+  // Only bridges have kernel objects here (an overlay network's local bridge too; `host` and `none` have none).
+  const bridges = networks.filter(hasBridge);
   const header = [
     `# dnsnet: table inet ${table}, rendered from ${bridges.length} network(s); replaced whole in one transaction`,
     `add table inet ${table}`,

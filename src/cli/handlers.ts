@@ -228,7 +228,10 @@ export function createHandlers(client: Client, version: string, io: Io = process
       out(`${uninstallPodmanHelper(dir)}\n`);
       return 0;
     },
-    async daemon() {
+    async daemon(opts) {
+      // The flags win over the environment; the daemon reads both from there.
+      if (opts.clusterStore !== undefined) process.env.DNSNET_CLUSTER_STORE = opts.clusterStore;
+      if (opts.clusterAdvertise !== undefined) process.env.DNSNET_CLUSTER_ADVERTISE = opts.clusterAdvertise;
       await callModule('../daemon/main.js', 'runDaemon');
       return 0;
     },

@@ -9,6 +9,7 @@ export interface NetworkCreateOptions {
   internal?: boolean;
   opt?: Record<string, string>;
   driver?: string;
+  attachable?: boolean;
 }
 
 export function buildNetworkCreateSpec(name: string, opts: NetworkCreateOptions): NetworkCreateSpec {
@@ -22,5 +23,6 @@ export function buildNetworkCreateSpec(name: string, opts: NetworkCreateOptions)
   };
   if (opts.ipRange !== undefined) spec.ipRange = opts.ipRange;
   if (opts.driver !== undefined && opts.driver !== 'bridge') spec.driver = opts.driver;
+  if (opts.attachable) spec.attachable = true;
   return spec;
 }

@@ -41,7 +41,7 @@ export interface Handlers {
   podmanInstall(dir: string): Promise<number>;
   podmanLs(format: Format): Promise<number>;
   podmanUninstall(dir: string): Promise<number>;
-  daemon(): Promise<number>;
+  daemon(opts: { clusterStore?: string; clusterAdvertise?: string }): Promise<number>;
   demo(): Promise<number>;
   version(): Promise<number>;
 }
@@ -82,7 +82,8 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .option('--ipv6', 'enable IPv6')
     .option('--internal', 'no route out of the network')
     .option('-o, --opt <key=value>', 'driver option (mtu=N)', collectMap)
-    .option('-d, --driver <driver>', 'driver: bridge (host and null are the pre-defined networks host and none)', 'bridge')
+    .option('--attachable', 'overlay: containers may attach (all may in dnsnet; recorded for inspect)')
+    .option('-d, --driver <driver>', 'driver: bridge, or overlay (spans the hosts of a cluster; host and null are the pre-defined networks host and none)', 'bridge')
     .action(async (name: string, opts: NetworkCreateOptions) => done(await handlers.networkCreate(buildNetworkCreateSpec(name, opts))));
   network
     .command('ls')
@@ -294,7 +295,9 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
   program
     .command('daemon')
     .description('run the daemon in the foreground')
-    .action(async () => done(await handlers.daemon()));
+    .option('--cluster-store <url>', 'join a cluster: its etcd, etcd://IP:PORT[,IP:PORT...] (or DNSNET_CLUSTER_STORE)')
+    .option('--cluster-advertise <ip>', "this host's address on the underlay, that the other hosts reach (or DNSNET_CLUSTER_ADVERTISE)")
+    .action(async (opts: { clusterStore?: string; clusterAdvertise?: string }) => done(await handlers.daemon(opts)));
   program
     .command('demo')
     .description('show container DNS at work')

@@ -1,9 +1,10 @@
-// A host's membership of the cluster (issue 18; the daemon does not run it yet): a lease of `ttl` seconds,
+// A host's membership of the cluster (issue 18; the daemon's ../daemon/cluster.ts runs it): a lease of `ttl` seconds,
 // renewed every third of it, and the host's key on it. Its states, and what they mean for the daemon:
 // - 'joined': the lease is alive: claims made on it stand, other hosts see this one.
 // - 'unreachable': no member answered for a while; the lease may still be alive, nothing new is claimed.
-// - 'fenced': no member answered for `fenceAfter` (longer than the TTL): the lease has expired for the others,
-//   so this host's claims and names are gone there; its copy of theirs can no longer be trusted either.
+// - 'fenced': no member answered for `fenceAfter` (1.5 x the TTL; a watchdog looks every 250 ms, so it does
+//   not wait for a renewal that hangs): the lease has expired for the others, so this host's claims and
+//   names are gone there; its copy of theirs can no longer be trusted either.
 // When a member answers again, the host joins with a new lease and says so (`onRejoin`): the daemon then
 // re-claims its containers' addresses (claims.ts, reclaimAddress).
 import type { Etcd } from './etcd.js';
@@ -17,7 +18,7 @@ export interface MembershipOptions {
   host: string;
   /** Lease TTL, s (default 10). */
   ttl?: number;
-  /** After how long without an answer the host fences itself, ms (default 2 x TTL). */
+  /** After how long without an answer the host fences itself, ms (default 1.5 x TTL). */
   fenceAfterMs?: number;
   onState?(state: MemberState, lease: string | undefined): void;
   /** A new lease after a fence or an expired lease: claims must be made again on it. */
@@ -28,6 +29,7 @@ export class Membership {
   state: MemberState = 'joining';
   lease: string | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private lastContact = 0;
   private stopped = false;
   private readonly ttl: number;
@@ -35,7 +37,7 @@ export class Membership {
 
   constructor(private readonly o: MembershipOptions) {
     this.ttl = o.ttl ?? 10;
-    this.fenceAfterMs = o.fenceAfterMs ?? 2 * this.ttl * 1000;
+    this.fenceAfterMs = o.fenceAfterMs ?? 1.5 * this.ttl * 1000;
   }
 
   private key(): string {
@@ -52,6 +54,29 @@ export class Membership {
   async start(): Promise<void> {
     await this.join(false);
     this.schedule();
+    this.watch();
+  }
+
+  /**
+   * Try to join once, then keep renewing (or trying): true when joined now. Not joined (no member answered),
+   * the host counts as fenced until it joins, and then says so with `onRejoin`.
+   */
+  async begin(): Promise<boolean> {
+    try {
+      await this.join(false);
+    } catch {
+      this.set('fenced');
+    }
+    this.schedule();
+    this.watch();
+    return this.state === 'joined';
+  }
+
+  private watch(): void {
+    this.watchdog = setInterval(() => {
+      if ((this.state === 'joined' || this.state === 'unreachable') && Date.now() - this.lastContact >= this.fenceAfterMs) this.set('fenced');
+    }, 250);
+    this.watchdog.unref();
   }
 
   private async join(again: boolean): Promise<void> {
@@ -70,7 +95,7 @@ export class Membership {
 
   private async tick(): Promise<void> {
     try {
-      if (this.state === 'joined' || this.state === 'unreachable') {
+      if (this.lease !== undefined && (this.state === 'joined' || this.state === 'unreachable')) {
         const ttl = await this.o.etcd.keepAlive(this.lease!);
         this.lastContact = Date.now();
         if (ttl > 0) this.set('joined');
@@ -79,18 +104,21 @@ export class Membership {
         await this.join(true); // fenced: back
       }
     } catch {
-      const silent = Date.now() - this.lastContact;
-      this.set(silent >= this.fenceAfterMs ? 'fenced' : 'unreachable');
+      if (this.state !== 'fenced') this.set(Date.now() - this.lastContact >= this.fenceAfterMs ? 'fenced' : 'unreachable');
     }
     this.schedule();
   }
 
-  /** Leave: stop renewing and end the lease (this host's keys go at once). */
-  async stop(): Promise<void> {
+  /**
+   * Leave: stop renewing; with `revoke`, end the lease (this host's keys go at once). Without, they stay
+   * until the lease expires: a daemon that stops and starts again within the TTL keeps its claims.
+   */
+  async stop(opts: { revoke?: boolean } = {}): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.watchdog);
     const lease = this.lease;
     this.set('left');
-    if (lease) await this.o.etcd.revoke(lease).catch(() => undefined);
+    if (lease && opts.revoke !== false) await this.o.etcd.revoke(lease).catch(() => undefined);
   }
 }

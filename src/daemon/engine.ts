@@ -13,9 +13,11 @@ import { buildExecArgv } from '../netns/sandbox.js';
 import { SpareNetns } from '../netns/spare.js';
 import { paths, type Roots } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
-import type { ContainerRecord, NetworkRecord } from '../state/types.js';
+import type { ContainerRecord, EndpointRecord, NetworkRecord } from '../state/types.js';
+import { clusterConfig } from '../cluster/config.js';
+import { Cluster, type ClusterWorld } from './cluster.js';
 import { hostHasIPv6, readHostResolv, type HostResolv } from './container-files.js';
-import { driverFor, isPredefined } from './drivers/index.js';
+import { driverFor, isPredefined, useCluster } from './drivers/index.js';
 import { Published } from './published.js';
 import { Images } from './images.js';
 import { prepareImageRoot } from './rootfs.js';
@@ -51,7 +53,7 @@ const FOREGROUND_START_GRACE_MS = 30_000;
 
 export type Log = (line: string) => void;
 
-export class Engine implements World {
+export class Engine implements World, ClusterWorld {
   readonly networks = new Map<string, NetworkRecord>();
   readonly containers = new Map<string, ContainerRecord>();
   readonly store: StateStore;
@@ -67,6 +69,8 @@ export class Engine implements World {
   readonly sandboxes: Sandboxes;
   /** Podman's networks, served in place of aardvark-dns (podman.ts). */
   readonly podman: PodmanDns;
+  /** The cluster this host is in (--cluster-store), for overlay networks; none on a single host. */
+  readonly cluster: Cluster | undefined;
 
   constructor(
     readonly roots: Roots,
@@ -79,6 +83,9 @@ export class Engine implements World {
     this.sandboxes = new Sandboxes(this, this.resolver, this.store, this.spare, log);
     this.published = new Published(this, log);
     this.images = new Images(roots.stateRoot, process.env.DNSNET_INSECURE_REGISTRIES, log);
+    const cfg = clusterConfig(process.env);
+    this.cluster = cfg ? new Cluster(cfg, this) : undefined;
+    useCluster(this.cluster);
     this.supervisor = new Supervisor({
       containers: () => this.containers.values(),
       exited: (id, pid, exitCode, error) => this.containerExited(id, pid, exitCode, error),
@@ -98,9 +105,11 @@ export class Engine implements World {
     await this.published.sync(); // the networks and the ports, now that the containers are known
     this.spare.refill();
     this.supervisor.start();
+    await this.cluster?.start();
   }
 
   async close(): Promise<void> {
+    await this.cluster?.close();
     this.supervisor.close();
     this.published.close();
     this.spare.close();
@@ -145,11 +154,15 @@ export class Engine implements World {
   // ---------- networks ----------
 
   listNetworks(): NetworkJson[] {
-    return [...this.networks.values()].sort((a, b) => a.created.localeCompare(b.created)).map((n) => networkJson(n, this.containers.values()));
+    return [...this.networks.values()].sort((a, b) => a.created.localeCompare(b.created)).map((n) => this.networkJson(n));
   }
 
   inspectNetwork(ref: string): NetworkJson {
-    return networkJson(findNetwork(this, ref), this.containers.values());
+    return this.networkJson(findNetwork(this, ref));
+  }
+
+  private networkJson(n: NetworkRecord): NetworkJson {
+    return networkJson(n, this.containers.values(), n.driver === 'overlay' ? this.cluster?.peers(n.id) : undefined);
   }
 
   createNetwork(spec: NetworkCreateSpec): Promise<NetworkJson> {
@@ -161,17 +174,48 @@ export class Engine implements World {
       } catch (error) {
         throw wrapError(`create network ${spec.name}`, error);
       }
-      await driver.create(this.roots, net, firewall(this, [...this.networks.values(), net]));
       try {
-        await this.store.saveNetwork(net);
+        await this.adoptNetwork(net);
       } catch (error) {
-        await driver.remove(this.roots, net, firewall(this));
+        // A global network is in the store already: take it out again, everywhere.
+        if (driver.scope === 'global') await this.cluster?.removeNetwork(net).catch((e: unknown) => this.log(`[cluster] undo network ${net.name}: ${(e as Error).message}`));
         throw wrapError(`create network ${spec.name}`, error);
       }
-      this.networks.set(net.id, net);
       this.log(`[daemon] network ${net.name} created: ${net.ipam.map((c) => c.subnet).join(', ')} on ${net.device}`);
-      return networkJson(net, []);
+      return this.networkJson(net);
     });
+  }
+
+  /** Make `net`'s kernel objects and keep its record (a new network; an overlay network another host made). The lock is held. */
+  async adoptNetwork(net: NetworkRecord): Promise<void> {
+    const driver = driverFor(net);
+    await driver.create(this.roots, net, firewall(this, [...this.networks.values(), net]));
+    try {
+      await this.store.saveNetwork(net);
+    } catch (error) {
+      await driver.remove(this.roots, net, firewall(this));
+      throw error;
+    }
+    this.networks.set(net.id, net);
+    if (driver.scope === 'global') this.log(`[cluster] overlay network ${net.name} here: ${net.ipam[0]?.subnet ?? ''}, VNI ${net.vni ?? 0}, on ${net.device}`);
+  }
+
+  /** Remove `net`'s kernel objects and its record (here only). The lock is held. */
+  async dropNetwork(net: NetworkRecord): Promise<void> {
+    const failures = await driverFor(net).remove(this.roots, net, firewall(this, [...this.networks.values()].filter((n) => n.id !== net.id)));
+    await this.store.deleteNetwork(net.id);
+    this.networks.delete(net.id);
+    if (failures.length > 0) throw new DnsnetError('kernel', `remove network ${net.name}: ${failures.join('; ')}`);
+  }
+
+  locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
+  }
+
+  async endpointsChanged(c: ContainerRecord): Promise<void> {
+    await this.sandboxes.endpointsChanged(c, { forgetIfLegacy: false });
+    await this.published.endpointsChanged(c);
+    await this.store.saveContainer(c);
   }
 
   removeNetwork(ref: string): Promise<void> {
@@ -182,17 +226,20 @@ export class Engine implements World {
     if (isPredefined(net)) throw new DnsnetError('invalid', `remove network ${net.name}: ${net.name} is a pre-defined network and cannot be removed`);
     const users = [...this.containers.values()].filter((c) => c.endpoints.some((ep) => ep.networkId === net.id));
     if (users.length > 0) throw new DnsnetError('conflict', `remove network ${net.name}: in use by container(s) ${users.map((c) => c.name).join(', ')}`);
-    const failures = await driverFor(net).remove(this.roots, net, firewall(this, [...this.networks.values()].filter((n) => n.id !== net.id)));
-    await this.store.deleteNetwork(net.id);
-    this.networks.delete(net.id);
-    if (failures.length > 0) throw new DnsnetError('kernel', `remove network ${net.name}: ${failures.join('; ')}`);
+    // A global network goes from the store first (refused while any host has a container on it), then from every host.
+    if (driverFor(net).scope === 'global') {
+      if (!this.cluster) throw new DnsnetError('invalid', `remove network ${net.name}: it is an overlay network and this daemon is in no cluster`);
+      await this.cluster.removeNetwork(net);
+    }
+    await this.dropNetwork(net);
   }
 
   pruneNetworks(): Promise<string[]> {
     return this.lock.run(async () => {
       const deleted: string[] = [];
       for (const net of [...this.networks.values()]) {
-        if (isPredefined(net) || [...this.containers.values()].some((c) => c.endpoints.some((ep) => ep.networkId === net.id))) continue;
+        // Docker's prune leaves the cluster's (global) networks alone: `network rm` removes them.
+        if (isPredefined(net) || driverFor(net).scope === 'global' || [...this.containers.values()].some((c) => c.endpoints.some((ep) => ep.networkId === net.id))) continue;
         await this.removeNetworkLocked(net);
         deleted.push(net.name);
       }
@@ -227,8 +274,8 @@ export class Engine implements World {
     return this.withSpareRefill(
       this.lock.run(async () => {
         const { record: c, net, target } = planRun(this, spec, newId(), (p) => fs.existsSync(p));
-        // Allocate first (pure), so a bad --ip fails before anything exists.
-        const ep = net && driverFor(net).endpoints ? planEndpoint(this, c, net, spec.networkAliases, spec.ip, 0) : undefined;
+        // Allocate first, so a bad --ip fails before anything exists.
+        const ep = net && driverFor(net).endpoints ? await this.newEndpoint(c, net, spec.networkAliases, spec.ip, 0) : undefined;
         if (ep) c.endpoints.push(ep);
         this.containers.set(c.id, c);
         try {
@@ -264,7 +311,7 @@ export class Engine implements World {
           c.hostname = joinTarget(this, c.netContainer, c.id).hostname; // Docker: named like the one it joins, now
         } else {
           const net = modeNetwork(this, c) ?? findNetwork(this, c.network);
-          c.endpoints = driverFor(net).endpoints ? [planEndpoint(this, c, net, c.networkAliases, c.requestedIp, 0)] : [];
+          c.endpoints = driverFor(net).endpoints ? [await this.newEndpoint(c, net, c.networkAliases, c.requestedIp, 0)] : [];
         }
         c.state = { ...c.state, status: 'created', pid: 0 };
         try {
@@ -287,6 +334,21 @@ export class Engine implements World {
         }
       }),
     );
+  }
+
+  /**
+   * A new endpoint of `c` on `net`: a global network's address is claimed in the store first (let go of
+   * again if planning fails); a local one's comes from the records.
+   */
+  private async newEndpoint(c: ContainerRecord, net: NetworkRecord, aliases: string[], ip: string | undefined, index: number): Promise<EndpointRecord> {
+    const driver = driverFor(net);
+    const claimed = driver.claim ? await driver.claim(c, net, ip) : undefined;
+    try {
+      return planEndpoint(this, c, net, aliases, ip, index, claimed);
+    } catch (error) {
+      if (claimed) await driver.release?.(c, { networkId: net.id, ipv4: claimed.ip, claim: claimed.revision } as EndpointRecord).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Once `op` is done (its answer on its way), start the spare netns for the next run. */
@@ -427,17 +489,16 @@ export class Engine implements World {
       if (c.endpoints.some((ep) => ep.networkId === net.id)) throw new DnsnetError('conflict', `connect ${c.name} to ${net.name}: already connected`);
       if (net.isDefault && spec.aliases.length > 0) throw new DnsnetError('invalid', `connect ${c.name}: network-scoped aliases are only supported for user-defined networks`);
       for (const a of spec.aliases) validateAlias(a, '--alias');
-      const ep = planEndpoint(this, c, net, spec.aliases, spec.ip, nextIfIndex(c));
+      const ep = await this.newEndpoint(c, net, spec.aliases, spec.ip, nextIfIndex(c));
       const driver = driverFor(net);
       c.endpoints.push(ep);
       try {
         await driver.join(attachPlans(this, c, [ep], 1)[0]!);
-        await this.sandboxes.endpointsChanged(c, { forgetIfLegacy: false });
-        await this.published.endpointsChanged(c);
-        await this.store.saveContainer(c);
+        await this.sandboxes.announce(c, [ep]);
+        await this.endpointsChanged(c);
       } catch (error) {
         c.endpoints = c.endpoints.filter((e) => e !== ep);
-        await driver.leave(ep).catch(() => undefined);
+        await this.sandboxes.leave(c, ep);
         throw wrapError(`connect ${c.name} to ${net.name}`, error, 'kernel');
       }
     });
@@ -452,7 +513,7 @@ export class Engine implements World {
       if (!ep) throw new DnsnetError('conflict', `disconnect ${c.name} from ${net.name}: not connected`);
       c.endpoints = c.endpoints.filter((e) => e !== ep);
       if (c.state.status === 'running') {
-        await driverFor(net).leave(ep);
+        await this.sandboxes.leave(c, ep);
         await this.sandboxes.endpointsChanged(c, { forgetIfLegacy: false });
         await this.published.endpointsChanged(c);
       }

@@ -3,7 +3,7 @@ import type { ContainerJson, NetworkJson, PortBindingJson } from '../api/types.j
 import { portKey } from '../ports/spec.js';
 import { netnsPath } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
-import type { ContainerRecord, NetworkRecord } from '../state/types.js';
+import { isModeNetwork, type ContainerRecord, type NetworkRecord } from '../state/types.js';
 import { formatLink, inspectLink } from '../state/links.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -23,11 +23,11 @@ const EMPTY_ENDPOINT: ContainerJson['NetworkSettings']['Networks'][string] = {
   DNSNames: [],
 };
 
-export function networkJson(net: NetworkRecord, containers: Iterable<ContainerRecord>): NetworkJson {
+export function networkJson(net: NetworkRecord, containers: Iterable<ContainerRecord>, peers?: string[]): NetworkJson {
   const attached: NetworkJson['Containers'] = {};
   for (const c of containers) {
     // `host` and `none` list their running containers, with no address (as Docker does).
-    if (net.driver !== 'bridge' && c.network === net.name && c.state.status === 'running') {
+    if (isModeNetwork(net) && c.network === net.name && c.state.status === 'running') {
       attached[c.id] = { Name: c.name, EndpointID: endpointId(c.id, net.id), MacAddress: '', IPv4Address: '', IPv6Address: '' };
     }
     for (const ep of c.endpoints) {
@@ -43,11 +43,12 @@ export function networkJson(net: NetworkRecord, containers: Iterable<ContainerRe
   }
   const options: Record<string, string> = net.driver === 'bridge' ? { 'com.docker.network.bridge.name': net.device, 'com.docker.network.driver.mtu': String(net.mtu) } : {};
   if (net.isDefault) options['com.docker.network.bridge.default_bridge'] = 'true';
+  if (net.driver === 'overlay') options['com.docker.network.driver.overlay.vxlanid_list'] = String(net.vni ?? 0);
   return {
     Name: net.name,
     Id: net.id,
     Created: net.created,
-    Scope: 'local',
+    Scope: net.driver === 'overlay' ? 'global' : 'local',
     Driver: net.driver,
     EnableIPv6: net.enableIPv6,
     IPAM: {
@@ -56,11 +57,12 @@ export function networkJson(net: NetworkRecord, containers: Iterable<ContainerRe
       Config: net.ipam.map((c) => ({ Subnet: c.subnet, Gateway: c.gateway, ...(c.ipRange ? { IPRange: c.ipRange } : {}) })),
     },
     Internal: net.internal,
-    Attachable: false,
+    Attachable: net.attachable ?? false,
     Ingress: false,
     Containers: attached,
     Options: options,
     Labels: {},
+    ...(net.driver === 'overlay' ? { Peers: (peers ?? []).map((ip) => ({ Name: ip, IP: ip })) } : {}),
   };
 }
 
@@ -73,7 +75,7 @@ export function containerJson(roots: Roots, c: ContainerRecord, networks: Map<st
   const nets: ContainerJson['NetworkSettings']['Networks'] = {};
   const running = c.state.status === 'running';
   // `host` and `none` show as a network with no address; a joined container shows none (Docker's shapes).
-  const mode = c.netContainer === undefined ? [...networks.values()].find((n) => n.name === c.network && n.driver !== 'bridge') : undefined;
+  const mode = c.netContainer === undefined ? [...networks.values()].find((n) => n.name === c.network && isModeNetwork(n)) : undefined;
   if (mode) nets[mode.name] = { ...EMPTY_ENDPOINT, NetworkID: mode.id, EndpointID: running ? endpointId(c.id, mode.id) : '' };
   for (const ep of c.endpoints) {
     const net = networks.get(ep.networkId);

@@ -5,6 +5,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { DnsnetError } from '../errors.js';
+import { clusterConfig } from '../cluster/config.js';
 import { watchHostResolvConf } from '../resolvconf/index.js';
 import { paths, rootsFromEnv, type Roots } from '../state/paths.js';
 import { Engine } from './engine.js';
@@ -66,6 +67,7 @@ async function listen(server: net.Server, socket: string): Promise<void> {
 
 export async function runDaemon(): Promise<void> {
   const roots = rootsFromEnv();
+  clusterConfig(process.env); // a bad --cluster-store or --cluster-advertise: one line, before anything starts
   if (process.getuid?.() !== 0) throw new DnsnetError('invalid', 'start daemon: dnsnet needs root (namespaces, bridges, nftables)');
   await fsp.mkdir(roots.runRoot, { recursive: true, mode: 0o700 });
   const release = await acquireLock(roots);

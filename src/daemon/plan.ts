@@ -9,7 +9,7 @@ import { embeddedUpstreams, parseAddHost, splitAddHost, parseDnsServer, validate
 import type { ResolverRegistration } from '../resolver/index.js';
 import { netnsPath, ownerTag } from '../state/kernel-names.js';
 import { paths, type Roots } from '../state/paths.js';
-import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
+import { hasBridge, isModeNetwork, SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
 import { containerHosts, containerResolvConf, type HostResolv, type LinkTarget } from './container-files.js';
 import { DEFAULT_NETWORK, driverFor, type DnsMode } from './drivers/index.js';
 import type { EndpointPlan } from '../netns/sandbox.js';
@@ -111,7 +111,7 @@ function chooseNetwork(w: World, spec: RunSpec): NetworkChoice {
     return { target: joinTarget(w, ref) };
   }
   const net = findNetwork(w, mode);
-  if (net.driver !== 'bridge') {
+  if (isModeNetwork(net)) {
     if (spec.ip !== undefined) throw refuse(CONFLICT.ip);
     if (spec.networkAliases.length > 0) throw refuse(CONFLICT.alias);
     if (spec.links.length > 0) throw refuse(net.driver === 'host' ? CONFLICT.hostLinks : "conflicting options: none type networking can't be used with links");
@@ -256,9 +256,17 @@ export function usedAddresses(w: World, networkId: string): Set<string> {
   return used;
 }
 
-/** A new endpoint of `c` on `net`, from its driver: eth<index>, the aliases, --ip when given. */
-export function planEndpoint(w: World, c: ContainerRecord, net: NetworkRecord, aliases: string[], ip: string | undefined, index: number): EndpointRecord {
-  return driverFor(net).planEndpoint(c, net, { aliases, ip, index, used: usedAddresses(w, net.id) });
+/** A new endpoint of `c` on `net`, from its driver: eth<index>, the aliases, --ip when given (a global network's address: claimed before). */
+export function planEndpoint(
+  w: World,
+  c: ContainerRecord,
+  net: NetworkRecord,
+  aliases: string[],
+  ip: string | undefined,
+  index: number,
+  claimed?: { ip: string; revision: number },
+): EndpointRecord {
+  return driverFor(net).planEndpoint(c, net, { aliases, ip, index, used: usedAddresses(w, net.id), claimed });
 }
 
 /** The next free eth<N> of a running container. */
@@ -394,7 +402,7 @@ export function launchFor(w: World, c: ContainerRecord, callerEnv: Record<string
  */
 export function publishEndpoint(w: World, c: ContainerRecord): EndpointRecord | undefined {
   const net = modeNetwork(w, c);
-  if (!net || net.driver !== 'bridge' || net.internal) return undefined;
+  if (!net || !hasBridge(net) || net.internal) return undefined;
   return c.endpoints.find((ep) => ep.networkId === net.id);
 }
 

@@ -3,7 +3,7 @@
 // route_localnet on the bridges while any port is published). The engine decides when; this does it.
 import { applyRuleset, setRouteLocalnet } from '../bridge/index.js';
 import { PortHolder, type PublishedPort } from '../ports/holder.js';
-import type { ContainerRecord } from '../state/types.js';
+import { hasBridge, type ContainerRecord } from '../state/types.js';
 import { firewallTable } from './drivers/index.js';
 import { bindingsToPublish, firewall, proxyTarget, type World } from './plan.js';
 
@@ -43,7 +43,7 @@ export class Published {
   /** Make the nftables table match the networks and the ports published now (route_localnet where ports are). */
   async sync(): Promise<void> {
     const fw = firewall(this.w);
-    const bridges = fw.networks.filter((n) => n.driver === 'bridge');
+    const bridges = fw.networks.filter(hasBridge);
     for (const n of bridges) await setRouteLocalnet(n.device, fw.ports.length > 0);
     await applyRuleset(firewallTable(this.w.roots), fw);
   }

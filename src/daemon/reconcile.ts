@@ -49,7 +49,15 @@ export async function loadState(e: Reconcilable): Promise<void> {
     // After a reboot the records remain but the kernel objects are gone: make them again.
     for (const net of e.networks.values()) {
       const driver = driverFor(net);
-      if (!driver.exists(net)) await driver.create(e.roots, net, { networks: [...e.networks.values()], ports: [] });
+      if (driver.exists(net)) continue;
+      try {
+        await driver.create(e.roots, net, { networks: [...e.networks.values()], ports: [] });
+      } catch (error) {
+        // A local network's bridge is needed to start at all; an overlay network's is made again when the
+        // daemon is in its cluster (it stays listed, and its containers cannot start, until then).
+        if (driver.scope !== 'global') throw error;
+        e.log(`[state] overlay network ${net.name}: ${(error as Error).message}`);
+      }
     }
   }
   // Docker's other pre-defined networks: `host` and `none` (a root made before them gets them now).

@@ -10,7 +10,7 @@ import type { Resolver } from '../resolver/index.js';
 import { netnsName, netnsPath } from '../state/kernel-names.js';
 import type { StateStore } from '../state/store.js';
 import { netnsKind } from '../state/modes.js';
-import type { ContainerRecord } from '../state/types.js';
+import type { ContainerRecord, EndpointRecord } from '../state/types.js';
 import { rewriteHosts, rewriteResolvConf, writeContainerFiles } from './container-files.js';
 import { driverFor } from './drivers/index.js';
 import { attachPlans, hostsText, resolvConf, resolverView, usesEmbeddedDns, type World } from './plan.js';
@@ -57,6 +57,23 @@ export class Sandboxes {
     } finally {
       discardSpare(spare, handed); // its netns, once named, outlives the helper
     }
+    await this.announce(c, c.endpoints);
+  }
+
+  /** Tell the other hosts about `eps` (overlay endpoints: their driver announces them). */
+  async announce(c: ContainerRecord, eps: EndpointRecord[]): Promise<void> {
+    for (const ep of eps) {
+      const net = this.w.networks.get(ep.networkId);
+      if (net) await driverFor(net).announce?.(c, ep);
+    }
+  }
+
+  /** Take `ep` out of the kernel, and withdraw what its driver announced or claimed elsewhere. Never throws. */
+  async leave(c: ContainerRecord, ep: EndpointRecord): Promise<void> {
+    const net = this.w.networks.get(ep.networkId);
+    const driver = net ? driverFor(net) : driverFor('bridge');
+    await driver.leave(ep).catch((e: unknown) => this.log(`[daemon] delete ${ep.hostVeth}: ${(e as Error).message}`));
+    await driver.release?.(c, ep).catch((e: unknown) => this.log(`[daemon] release ${ep.ipv4} of ${c.name}: ${(e as Error).message}`));
   }
 
   /** The host's resolv.conf changed: every running container's file follows, in place (never over a user's edit). */
@@ -88,10 +105,7 @@ export class Sandboxes {
     this.resolver.remove(c.id);
     await this.resolver.detach(c.id).catch((e: unknown) => this.log(`[daemon] close sockets of ${c.name}: ${(e as Error).message}`));
     if (netnsKind(c) !== 'own') return; // the host's netns, or another container's: nothing of its own
-    for (const ep of c.endpoints) {
-      const net = this.w.networks.get(ep.networkId);
-      await (net ? driverFor(net) : driverFor('bridge')).leave(ep).catch((e: unknown) => this.log(`[daemon] delete ${ep.hostVeth}: ${(e as Error).message}`));
-    }
+    for (const ep of c.endpoints) await this.leave(c, ep);
     const joined = new Set([...this.w.containers.values()].filter((j) => j.netContainer === c.id && j.state.status === 'running').map((j) => j.state.pid));
     const strays = await killNetnsProcesses(netnsName(c.id), (pid) => joined.size > 0 && descendsFrom(pid, joined)).catch(() => 0);
     if (strays > 0) this.log(`[daemon] container ${c.name}: killed ${strays} process(es) left in its netns`);
@@ -141,6 +155,10 @@ export class Sandboxes {
     if (lost.length === 0) return;
     for (const ep of lost) this.log(`[supervisor] container ${c.name}: veth ${ep.hostVeth} (network ${ep.networkName}) was deleted outside dnsnet; disconnecting`);
     c.endpoints = c.endpoints.filter((ep) => !lost.includes(ep));
+    for (const ep of lost) {
+      const net = this.w.networks.get(ep.networkId);
+      if (net) await driverFor(net).release?.(c, ep).catch(() => undefined);
+    }
     await this.endpointsChanged(c, { forgetIfLegacy: true }).catch((e: unknown) => this.log(`[supervisor] rewrite hosts of ${c.name}: ${(e as Error).message}`));
     await this.store.saveContainer(c);
   }

@@ -4,6 +4,8 @@ import { DnsnetError, firstLine } from '../errors.js';
 
 export interface IpOptions {
   netns?: string; // run inside this named netns (ip -n NAME)
+  /** `-force`: go on past a failing line (deleting what may be gone already); the batch still fails. */
+  force?: boolean;
 }
 
 interface Outcome {
@@ -125,14 +127,14 @@ export async function runIpBatch(lines: string[], opts?: IpOptions & { what?: st
   // A prepared process runs where it was started: the caller makes sure that is opts.netns.
   const prepared = opts?.prepared?.ready ? opts.prepared : undefined;
   if (!prepared) opts?.prepared?.discard(); // it died: a fresh process below
-  const out = prepared ? await prepared.run(lines) : await run('ip', [...nsArgs(opts), '-batch', '-'], `${lines.join('\n')}\n`);
+  const out = prepared ? await prepared.run(lines) : await run('ip', [...nsArgs(opts), ...(opts?.force ? ['-force'] : []), '-batch', '-'], `${lines.join('\n')}\n`);
   if (out.failed) throw batchFailure(opts?.what ?? 'ip -batch', lines, out);
 }
 
 /** `bridge -batch -` (forwarding database entries), as runIpBatch. */
 export async function runBridgeBatch(lines: string[], opts?: IpOptions & { what?: string }): Promise<void> {
   if (lines.length === 0) return;
-  const out = await run('bridge', [...nsArgs(opts), '-batch', '-'], `${lines.join('\n')}\n`);
+  const out = await run('bridge', [...nsArgs(opts), ...(opts?.force ? ['-force'] : []), '-batch', '-'], `${lines.join('\n')}\n`);
   if (out.failed) throw batchFailure(opts?.what ?? 'bridge -batch', lines, out);
 }
 

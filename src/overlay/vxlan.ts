@@ -50,20 +50,28 @@ export function vxlanBatch(spec: VxlanSpec): string[] {
   return [
     `link add ${spec.device} type vxlan id ${spec.vni} local ${spec.local} dstport ${VXLAN_PORT} nolearning proxy`,
     `link set ${spec.device} mtu ${mtu} master ${spec.bridge}`,
+    // The bridge learns nothing on this port either: a MAC learned there (a remote container's) would
+    // outlive it by the ageing time, and a local container given that MAC later (its address, freed) would
+    // be unreachable from other hosts until it sent something. Remote MACs are static entries instead.
+    `link set ${spec.device} type bridge_slave learning off`,
     `link set ${spec.bridge} mtu ${mtu}`,
     `link set ${spec.device} up`,
   ];
 }
 
 /**
- * What teaches the device one remote container: a `bridge` line (where its MAC lives) and an `ip` line (its
- * IP's MAC, which the device answers ARP / NDP from).
+ * What teaches the device one remote container: `bridge` lines (where its MAC lives: behind the VXLAN port
+ * for the bridge, at its host's address for the device) and an `ip` line (its IP's MAC, which the device
+ * answers ARP / NDP from).
  */
 export function remoteBatch(device: string, e: RemoteEndpoint, op: 'add' | 'del' = 'add'): { bridge: string[]; ip: string[] } {
   if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(e.mac)) throw new DnsnetError('invalid', `vxlan: bad MAC ${JSON.stringify(e.mac)}`);
   if (ipVersion(e.vtep) !== 4 || ipVersion(e.ip) === 0) throw new DnsnetError('invalid', `vxlan: bad remote endpoint ${e.ip} at ${e.vtep}`);
   return {
-    bridge: [op === 'add' ? `fdb replace ${e.mac} dev ${device} dst ${e.vtep} self permanent` : `fdb del ${e.mac} dev ${device} self`],
+    bridge:
+      op === 'add'
+        ? [`fdb replace ${e.mac} dev ${device} master static`, `fdb replace ${e.mac} dev ${device} dst ${e.vtep} self permanent`]
+        : [`fdb del ${e.mac} dev ${device} master`, `fdb del ${e.mac} dev ${device} self`],
     ip: [op === 'add' ? `neigh replace ${e.ip} lladdr ${e.mac} dev ${device} nud permanent` : `neigh del ${e.ip} dev ${device}`],
   };
 }

@@ -15,8 +15,11 @@ export interface NetworkRecord {
   id: string; // 64 hex
   name: string;
   created: string; // ISO time
-  /** `bridge`; `host` and `null` are the pre-defined networks `host` and `none` (one of each, no device). */
-  driver: 'bridge' | 'host' | 'null';
+  /**
+   * `bridge`; `host` and `null` are the pre-defined networks `host` and `none` (one of each, no device);
+   * `overlay` spans the hosts of a cluster (its record here is this host's copy of the one in etcd).
+   */
+  driver: 'bridge' | 'host' | 'null' | 'overlay';
   isDefault: boolean; // the legacy network `bridge`
   internal: boolean;
   enableIPv6: boolean;
@@ -24,6 +27,19 @@ export interface NetworkRecord {
   device: string; // bridge device name ('' for host and none)
   ipam: IpamConfig[]; // IPv4 first, then IPv6 when enabled
   options: Record<string, string>;
+  /** overlay: its VXLAN network identifier, and whether `docker network create --attachable` was given. */
+  vni?: number;
+  attachable?: boolean;
+}
+
+/** Networks with a bridge device on this host (bridge, and an overlay network's local bridge). */
+export function hasBridge(net: Pick<NetworkRecord, 'driver'>): boolean {
+  return net.driver === 'bridge' || net.driver === 'overlay';
+}
+
+/** The pre-defined networks `host` and `none`: a network mode, with no device and no endpoints. */
+export function isModeNetwork(net: Pick<NetworkRecord, 'driver'>): boolean {
+  return net.driver === 'host' || net.driver === 'null';
 }
 
 export interface EndpointRecord {
@@ -40,6 +56,8 @@ export interface EndpointRecord {
   gateway6?: string;
   aliases: string[]; // --network-alias / connect --alias
   requestedIp?: string; // --ip, kept so that `start` asks for the same address
+  /** overlay: the mod revision of its address claim in etcd (a release deletes only that claim). */
+  claim?: number;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'exited';

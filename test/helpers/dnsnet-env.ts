@@ -36,7 +36,14 @@ export interface DnsnetEnv {
  */
 export const LOCAL_NAMESERVER = '10.213.254.1';
 
-export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Promise<DnsnetEnv> {
+export interface DnsnetEnvOptions {
+  /** Run the CLI (and so the daemon it starts) in this netns (by name): a "host" of a multi-host test. */
+  netns?: string;
+  /** More DNSNET_* settings (the cluster's). */
+  env?: Record<string, string>;
+}
+
+export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n', opts: DnsnetEnvOptions = {}): Promise<DnsnetEnv> {
   const tag = crypto.randomBytes(4).toString('hex');
   const dummy = `dnt${tag}l`;
   if (hostResolv.includes(LOCAL_NAMESERVER)) {
@@ -58,10 +65,13 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
     DNSNET_SYSTEMD_RESOLV_CONF: path.join(dir, 'systemd-resolv.conf'),
     DNSNET_DEFAULT_BRIDGE: defaultBridge,
     DNSNET_HOST_HOSTS: hostHosts,
+    ...opts.env,
   };
+  // In a host netns: nsenter switches the netns only (mounts stay the machine's, as on a real host).
+  const inNetns = (file: string, args: string[]): [string, string[]] => (opts.netns ? ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', file, ...args]] : [file, args]);
   const table = tableName(path.resolve(stateRoot));
   const cli = (args: string[], opts: { input?: string; timeout?: number } = {}) =>
-    execa(process.execPath, [CLI, ...args], {
+    execa(...inNetns(process.execPath, [CLI, ...args]), {
       env: { ...env, PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
       extendEnv: false,
       reject: false,
@@ -119,9 +129,9 @@ export async function createDnsnetEnv(hostResolv = 'nameserver 127.0.0.1\n'): Pr
           // gone meanwhile
         }
       }
-      await execa('ip', ['link', 'delete', defaultBridge], { reject: false });
+      await execa(...inNetns('ip', ['link', 'delete', defaultBridge]), { reject: false });
       await execa('ip', ['link', 'delete', dummy], { reject: false });
-      await execa('nft', ['delete', 'table', 'inet', table], { reject: false });
+      await execa(...inNetns('nft', ['delete', 'table', 'inet', table]), { reject: false });
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

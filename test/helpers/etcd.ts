@@ -23,7 +23,19 @@ export interface EtcdCluster {
   teardown(): Promise<void>;
 }
 
-function healthy(ip: string): Promise<boolean> {
+/** Where the members run: by default loopback addresses of ours in the test's netns; or given addresses in a netns of the test's. */
+export interface EtcdPlacement {
+  /** A netns (by name) the members run in, and that the health checks are made from. */
+  netns?: string;
+  /** The members' addresses (one per member), on a link of that netns. */
+  ips?: string[];
+}
+
+function healthy(ip: string, netns?: string): Promise<boolean> {
+  if (netns) {
+    const get = `require('http').get({host:'${ip}',port:2379,path:'/health',timeout:500},(r)=>{let t='';r.on('data',(c)=>t+=c);r.on('end',()=>process.stdout.write(t))}).on('error',()=>{}).on('timeout',function(){this.destroy()})`;
+    return execa('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, '-e', get], { reject: false }).then((r) => /"health":\s*"true"/.test(String(r.stdout)));
+  }
   return new Promise((resolve) => {
     const req = http.get({ host: ip, port: 2379, path: '/health', timeout: 500 }, (res) => {
       let text = '';
@@ -35,10 +47,10 @@ function healthy(ip: string): Promise<boolean> {
   });
 }
 
-export async function createEtcdCluster(size = 3): Promise<EtcdCluster> {
+export async function createEtcdCluster(size = 3, where: EtcdPlacement = {}): Promise<EtcdCluster> {
   const tag = crypto.randomBytes(3).toString('hex');
   const base = `127.${crypto.randomInt(100, 250)}.${crypto.randomInt(1, 250)}`;
-  const ips = Array.from({ length: size }, (_, i) => `${base}.${i + 1}`);
+  const ips = where.ips ?? Array.from({ length: size }, (_, i) => `${base}.${i + 1}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dnsnet-etcd-${tag}-`));
   await execa('mount', ['-t', 'tmpfs', '-o', 'size=1g,mode=700', `dnt-etcd-${tag}`, dir]);
   const cluster = ips.map((ip, i) => `m${i + 1}=http://${ip}:2380`).join(',');
@@ -62,12 +74,14 @@ export async function createEtcdCluster(size = 3): Promise<EtcdCluster> {
     ];
     started.add(i);
     const log = fs.openSync(path.join(dir, `m${i + 1}.log`), 'a');
-    procs[i] = spawn(ETCD, args, { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
+    // nsenter without --pid execs etcd itself: the child is the member (killed below).
+    const [file, argv] = where.netns ? ['nsenter', [`--net=/run/netns/${where.netns}`, '--', ETCD, ...args]] : [ETCD, args];
+    procs[i] = spawn(file, argv, { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
     fs.closeSync(log);
   };
   const waitHealthy = async (list: number[]): Promise<void> => {
     for (let t0 = Date.now(); Date.now() - t0 < 20_000; ) {
-      if ((await Promise.all(list.map((i) => healthy(ips[i]!)))).every(Boolean)) return;
+      if ((await Promise.all(list.map((i) => healthy(ips[i]!, where.netns)))).every(Boolean)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`etcd members ${list.map((i) => ips[i]).join(', ')} not healthy after 20 s: ${list.map((i) => fs.readFileSync(path.join(dir, `m${i + 1}.log`), 'utf8').slice(-300)).join(' | ')}`);

@@ -76,11 +76,12 @@ describe('VXLAN between hosts (static entries, no learning, no multicast)', () =
     expect(vxlanBatch({ device: 'vx1', vni: 7, local: '192.0.2.1', bridge: 'br' })).toEqual([
       'link add vx1 type vxlan id 7 local 192.0.2.1 dstport 4789 nolearning proxy',
       'link set vx1 mtu 1450 master br',
+      'link set vx1 type bridge_slave learning off',
       'link set br mtu 1450',
       'link set vx1 up',
     ]);
     expect(remoteBatch('vx1', { vtep: '192.0.2.2', mac: '02:42:0a:00:00:02', ip: '10.0.0.2' })).toEqual({
-      bridge: ['fdb replace 02:42:0a:00:00:02 dev vx1 dst 192.0.2.2 self permanent'],
+      bridge: ['fdb replace 02:42:0a:00:00:02 dev vx1 master static', 'fdb replace 02:42:0a:00:00:02 dev vx1 dst 192.0.2.2 self permanent'],
       ip: ['neigh replace 10.0.0.2 lladdr 02:42:0a:00:00:02 dev vx1 nud permanent'],
     });
     expect(peerBatch('vx1', '192.0.2.2', 'del')).toEqual(['fdb del 00:00:00:00:00:00 dev vx1 dst 192.0.2.2 self']);

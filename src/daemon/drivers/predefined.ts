@@ -3,7 +3,7 @@
 // endpoints: a `host` container runs in the host's netns, a `none` container in a netns with only `lo`.
 import { DnsnetError } from '../../errors.js';
 import { HOST_NETWORK, NONE_NETWORK } from '../../state/modes.js';
-import { SCHEMA_VERSION, type NetworkRecord } from '../../state/types.js';
+import { isModeNetwork, SCHEMA_VERSION, type NetworkRecord } from '../../state/types.js';
 import { newId } from '../names.js';
 import type { NetworkDriver } from './driver.js';
 
@@ -50,7 +50,7 @@ export function predefinedNetwork(driver: 'host' | 'null'): NetworkRecord {
   };
 }
 
-/** `bridge`, `host` and `none`: Docker's pre-defined networks. */
+/** `bridge`, `host` and `none`: Docker's pre-defined networks (never created, removed or pruned). */
 export function isPredefined(net: NetworkRecord): boolean {
-  return net.isDefault || net.driver !== 'bridge';
+  return net.isDefault || isModeNetwork(net);
 }
