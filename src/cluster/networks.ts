@@ -64,10 +64,14 @@ function freeSubnet(taken: string[]): string {
 /**
  * Create an overlay network cluster-wide: its record and the claims of its name, subnet (given, or the first
  * free /24 of 10.0.0.0/8) and VNI (the lowest free from 4096), in one transaction; a lost race for a subnet or
- * VNI someone else took meanwhile is retried, a name or a given subnet someone holds is refused.
+ * VNI someone else took meanwhile is retried, a name or a given subnet someone holds is refused. `avoid`: the
+ * creating host's own subnets (its networks, its routes), which a chosen subnet skips and a given one may
+ * not overlap (the other hosts' are not known here).
  */
-export async function createOverlayNetwork(etcd: Etcd, prefix: string, spec: OverlaySpec): Promise<OverlayNetwork> {
+export async function createOverlayNetwork(etcd: Etcd, prefix: string, spec: OverlaySpec, avoid: string[] = []): Promise<OverlayNetwork> {
   const given = spec.subnet !== undefined ? formatCidr(parseCidr(spec.subnet)) : undefined;
+  const local = given ? avoid.find((a) => overlaps(parseCidr(a), parseCidr(given))) : undefined;
+  if (given && local) throw new DnsnetError('conflict', `subnet ${given} overlaps ${local}, a network of this host`);
   for (let race = 0; race < MAX_RACES; race++) {
     const existing = await listOverlayNetworks(etcd, prefix);
     if (existing.some((n) => n.name === spec.name)) throw new DnsnetError('conflict', `network with name ${spec.name} already exists`);
@@ -75,7 +79,7 @@ export async function createOverlayNetwork(etcd: Etcd, prefix: string, spec: Ove
       const clash = existing.find((n) => overlaps(parseCidr(n.subnet), parseCidr(given)));
       if (clash) throw new DnsnetError('conflict', `subnet ${given} overlaps network ${clash.name} (${clash.subnet})`);
     }
-    const subnet = given ?? freeSubnet(existing.map((n) => n.subnet));
+    const subnet = given ?? freeSubnet([...existing.map((n) => n.subnet), ...avoid]);
     const net: OverlayNetwork = {
       id: crypto.randomBytes(32).toString('hex'),
       name: spec.name,

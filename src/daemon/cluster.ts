@@ -18,6 +18,7 @@ import { Etcd } from '../cluster/etcd.js';
 import { EndpointBook, publishEndpoint, withdrawEndpoint, type OverlayEndpoint } from '../cluster/endpoints.js';
 import { Membership, type MemberState } from '../cluster/membership.js';
 import { createOverlayNetwork, removeOverlayNetwork, type OverlayNetwork } from '../cluster/networks.js';
+import { hostTakenSubnets } from '../bridge/index.js';
 import { macFor } from '../ipam/index.js';
 import { runBridgeBatch, runIpBatch } from '../netns/run.js';
 import { overlayMtu, peerBatch, remoteBatch } from '../overlay/vxlan.js';
@@ -148,12 +149,14 @@ export class Cluster implements OverlayCluster {
   async createNetwork(spec: NetworkCreateSpec): Promise<NetworkRecord> {
     this.owner(`create network ${spec.name}`);
     if ([...this.w.networks.values()].some((n) => n.name === spec.name)) throw new DnsnetError('conflict', `network with name ${spec.name} already exists`);
-    const net = await createOverlayNetwork(this.etcd, this.cfg.prefix, {
-      name: spec.name,
-      ...(spec.subnets[0] !== undefined ? { subnet: spec.subnets[0] } : {}),
-      internal: spec.internal,
-      attachable: spec.attachable === true,
-    });
+    // This host's own subnets are avoided (its networks, its routes: an overlay 10.0.0.0/24 on a LAN of 10.0.0.0/24 would cut it off).
+    const avoid = [...[...this.w.networks.values()].filter((n) => n.driver !== 'overlay').flatMap((n) => n.ipam.map((c) => c.subnet)), ...(await hostTakenSubnets())].filter((c) => !c.includes(':'));
+    const net = await createOverlayNetwork(
+      this.etcd,
+      this.cfg.prefix,
+      { name: spec.name, ...(spec.subnets[0] !== undefined ? { subnet: spec.subnets[0] } : {}), internal: spec.internal, attachable: spec.attachable === true },
+      avoid,
+    );
     return overlayRecord(net);
   }
 

@@ -136,7 +136,8 @@ describe('other commands: argv -> handler arguments', () => {
     [['logs', '-f', 'a'], 'logs', ['a', true]],
     [['stats', '--format', 'json'], 'stats', ['json']],
     [['system', 'prune'], 'systemPrune', []],
-    [['daemon'], 'daemon', []],
+    [['daemon'], 'daemon', [{}]],
+    [['daemon', '--cluster-store', 'etcd://10.1.1.1:2379', '--cluster-advertise', '10.1.1.2'], 'daemon', [{ clusterStore: 'etcd://10.1.1.1:2379', clusterAdvertise: '10.1.1.2' }]],
     [['demo'], 'demo', []],
     [['version'], 'version', []],
   ])('%j', async (argv, handler, args) => {

@@ -80,8 +80,13 @@ describe.skipIf(!HAVE_ETCD)('overlay networks across three hosts', () => {
     const v6 = await host(1).env.cli(['network', 'create', '-d', 'overlay', '--ipv6', 'ov6']);
     expect(v6.exitCode).toBe(125);
     expect(String(v6.stderr)).toMatch(/IPv4 only/);
+    // A subnet of the creating host (here its underlay) is refused: it would cut the host off.
+    const underlay = `${host(1).ip.split('.').slice(0, 3).join('.')}.0/24`;
+    const clash = await host(1).env.cli(['network', 'create', '-d', 'overlay', '--subnet', underlay, 'ovc']);
+    expect(clash.exitCode).toBe(125);
+    expect(String(clash.stderr)).toMatch(new RegExp(`subnet ${underlay.replace(/\./g, '\\.')} overlaps .*a network of this host`));
     // Nothing was made by the refusals.
-    expect((await host(2).env.ok(['network', 'ls'])).includes('ov6')).toBe(false);
+    expect(await host(2).env.ok(['network', 'ls'])).not.toMatch(/\bov6\b|\bovc\b/);
   });
 
   it('names across hosts both ways: name, alias, short ID, name.network, PTR; L2 reach, MTU 1450, out through its own host', async () => {
@@ -128,7 +133,7 @@ describe.skipIf(!HAVE_ETCD)('overlay networks across three hosts', () => {
     await host(0).env.ok(['rm', '-f', 'probe']);
   }, 120_000);
 
-  it('two overlay networks are isolated: no names, no traffic between them, on one host or across', async () => {
+  it('two overlay networks are isolated: no names, no traffic between them, on one host or across; connect, disconnect, stop and start', async () => {
     await host(1).env.ok(['network', 'create', '-d', 'overlay', 'ov2']);
     await until(async () => (await host(0).env.ok(['network', 'ls'])).includes('ov2'), 5000, 'ov2 on host 1');
     const a1 = await run(host(0), ['--name', 'a1', '--network', 'ov']);
@@ -146,6 +151,20 @@ describe.skipIf(!HAVE_ETCD)('overlay networks across three hosts', () => {
     expect((await inCtr(a1, ['ping', '-c1', '-W1', a2Ip])).exitCode).not.toBe(0); // another overlay on the same host
     expect((await inCtr(a1, ['ping', '-c1', '-W1', b2Ip])).exitCode).not.toBe(0); // and across hosts
     expect((await inCtr(a1, ['ping', '-c1', '-W2', b1Ip])).exitCode).toBe(0);
+    // Connected to the other one too (eth1), it sees and reaches that one's containers; and they see it.
+    await host(0).env.ok(['network', 'connect', 'ov2', 'a1']);
+    const a1Ov2 = await ipOf(host(0), 'a1', 'ov2');
+    expect(await dig(a1, ['b2'])).toBe(b2Ip);
+    expect((await inCtr(a1, ['ping', '-c1', '-W2', b2Ip])).exitCode).toBe(0);
+    await until(async () => (await dig(b2, ['a1'])) === a1Ov2, 5000, 'a1 on ov2 from b2');
+    await host(0).env.ok(['network', 'disconnect', 'ov2', 'a1']);
+    await until(async () => (await dig(b2, ['a1'])) === '', 5000, 'a1 gone from ov2 on b2');
+    // Stopped and started: a new claim, the name back on the other host.
+    await host(1).env.ok(['stop', '-t', '0', 'b1']);
+    await until(async () => (await dig(a1, ['b1'])) === '', 5000, 'b1 stopped');
+    await host(1).env.ok(['start', 'b1']);
+    const b1Again = await ipOf(host(1), 'b1', 'ov');
+    await until(async () => (await dig(a1, ['b1'])) === b1Again, 5000, 'b1 started again');
     await host(0).env.ok(['rm', '-f', 'a1', 'a2']);
     await host(1).env.ok(['rm', '-f', 'b1', 'b2']);
   }, 60_000);
