@@ -56,10 +56,10 @@ HOSTS=(a b)
 for i in 0 1; do
   h=${HOSTS[$i]}
   mk_netns "dnt${TAG}$h"
-  ip -n "dnt${TAG}$h" link add eth0 type veth peer name "$h" netns "$UL"
+  ip -n "dnt${TAG}$h" link add eth0 type veth peer name "ul$h" netns "$UL"
   ip -n "dnt${TAG}$h" addr add "$NET.$((i + 1))/24" dev eth0
   ip -n "dnt${TAG}$h" link set eth0 up
-  ip -n "$UL" link set "$h" master br0 up
+  ip -n "$UL" link set dev "ul$h" master br0 up
   mkdir -p "$WORK/$h"
   printf 'nameserver 127.0.0.1\n' >"$WORK/$h/host-resolv.conf"
 done
