@@ -9,10 +9,10 @@
 #     containers on host A against 20 on host B (c=1 latency with dnsping, throughput at 64 in flight).
 #  3. TCP throughput (bench/tcpbench.c bulk, one connection, SECS s): a container on A to one on B over the
 #     overlay, against the same two containers on one bridge (both on host A's bridge network).
-# Usage: bench/overlay.sh [OUT.tsv]    env: STARTS=50 SECS=5
+# Usage: bench/multihost.sh [OUT.tsv]    env: STARTS=50 SECS=5
 # Safety: nothing leaves these namespaces; lib.sh's guard drops (and counts) any DNS packet bound off the machine.
 source "$(dirname "$0")/lib.sh"
-OUT=${1:-$BENCH_DIR/results/overlay.tsv}
+OUT=${1:-$BENCH_DIR/results/multihost.tsv}
 STARTS=${STARTS:-50}
 SECS=${SECS:-5}
 ETCD=${ETCD:-/usr/bin/etcd}
