@@ -26,7 +26,7 @@ import { hasLink } from '../netns/links.js';
 import type { Resolver } from '../resolver/index.js';
 import { bridgeName, netnsName } from '../state/kernel-names.js';
 import { SCHEMA_VERSION, type ContainerRecord, type EndpointRecord, type NetworkRecord } from '../state/types.js';
-import { vxlanName, type OverlayCluster } from './drivers/index.js';
+import { driverFor, vxlanName, type OverlayCluster } from './drivers/index.js';
 
 /** What the cluster needs of the engine. */
 export interface ClusterWorld {
@@ -39,6 +39,8 @@ export interface ClusterWorld {
   /** This host's side of an overlay network: its record kept, its kernel objects made / removed. The lock is held. */
   adoptNetwork(net: NetworkRecord): Promise<void>;
   dropNetwork(net: NetworkRecord): Promise<void>;
+  /** Make a known network's kernel objects again. The lock is held. */
+  remakeNetwork(net: NetworkRecord): Promise<void>;
   /** `c`'s endpoints changed address: its files and names follow, its record is saved. The lock is held. */
   endpointsChanged(c: ContainerRecord): Promise<void>;
 }
@@ -177,6 +179,9 @@ export class Cluster implements OverlayCluster {
               continue;
             }
             await this.w.adoptNetwork(overlayRecord(ch.value)).catch((e: unknown) => this.w.log(`[cluster] overlay network ${ch.value.name}: ${(e as Error).message}`));
+          } else if (ch.type === 'up' && local && !driverFor(local).exists(local)) {
+            // Known from before, its devices gone (a reboot, or a start without the cluster's settings): made again.
+            await this.w.remakeNetwork(local).catch((e: unknown) => this.w.log(`[cluster] overlay network ${local.name}: ${(e as Error).message}`));
           } else if (ch.type === 'down' && local) {
             await this.dropIfUnused(local);
           }

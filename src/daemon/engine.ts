@@ -208,6 +208,10 @@ export class Engine implements World, ClusterWorld {
     if (failures.length > 0) throw new DnsnetError('kernel', `remove network ${net.name}: ${failures.join('; ')}`);
   }
 
+  async remakeNetwork(net: NetworkRecord): Promise<void> {
+    await driverFor(net).create(this.roots, net, firewall(this));
+  }
+
   locked<T>(fn: () => Promise<T>): Promise<T> {
     return this.lock.run(fn);
   }

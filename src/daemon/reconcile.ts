@@ -54,7 +54,7 @@ export async function loadState(e: Reconcilable): Promise<void> {
         await driver.create(e.roots, net, { networks: [...e.networks.values()], ports: [] });
       } catch (error) {
         // A local network's bridge is needed to start at all; an overlay network's is made again when the
-        // daemon is in its cluster (it stays listed, and its containers cannot start, until then).
+        // daemon reads it from its cluster's store (it stays listed, and its containers cannot start, until then).
         if (driver.scope !== 'global') throw error;
         e.log(`[state] overlay network ${net.name}: ${(error as Error).message}`);
       }
