@@ -9,9 +9,10 @@ if [ "$(id -u)" != 0 ]; then echo "setup: run as root (dnsnet makes namespaces, 
 # Podman, netavark, aardvark-dns, iptables (netavark 1.4's firewall), runc (crun refuses hybrid cgroups) and
 # dnsmasq: the Podman drop-in's tests run Podman and Debian 12's netavark with dnsnet's aardvark-dns, against a
 # local dnsmasq upstream. etcd-server: the binary the overlay networks' tests run their own clusters with (its
-# packaged service is never started).
+# packaged service is never started). prometheus: its promtool checks what GET /metrics serves (its service is
+# never started either).
 need=(iproute2 nftables iputils-ping util-linux hostname procps bind9-dnsutils musl-tools gcc attr busybox-static
-  podman netavark aardvark-dns iptables dnsmasq-base runc etcd-server)
+  podman netavark aardvark-dns iptables dnsmasq-base runc etcd-server prometheus)
 missing=()
 for p in "${need[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,6 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   for p in "${missing[@]}"; do
     case $p in
       etcd-server) units=(etcd.service) ;;
+      prometheus) units=(prometheus.service) ;;
       podman) units=(podman.socket podman.service podman-restart.service podman-auto-update.timer podman-auto-update.service) ;;
       *) units=() ;;
     esac
@@ -36,4 +38,11 @@ fi
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
 npm link --no-audit --no-fund --loglevel=error >/dev/null
+# The systemd unit, where systemd runs (elsewhere the daemon starts on demand, as always): installed, not
+# enabled or started; `systemctl enable --now dnsnet` is the user's call.
+if [ -d /run/systemd/system ]; then
+  sed "s#@DNSNET@#$(command -v dnsnet)#" contrib/systemd/dnsnet.service >/etc/systemd/system/dnsnet.service
+  systemctl daemon-reload
+  echo "setup: /etc/systemd/system/dnsnet.service installed (systemctl enable --now dnsnet to run the daemon as a service)"
+fi
 echo "setup: dnsnet $(node dist/cli/dnsnet.cjs version 2>/dev/null | awk '{print $2}') installed as $(command -v dnsnet)"

@@ -276,3 +276,40 @@ export interface PrunedImagesJson {
   deleted: string[];
   reclaimed: number;
 }
+
+/** One event (`dnsnet events`), Docker's shape. */
+export interface EventJson {
+  Type: 'container' | 'network' | 'daemon';
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: 'local' | 'global';
+  /** Unix seconds, and nanoseconds (ms precision). */
+  time: number;
+  timeNano: number;
+}
+
+/** What `dnsnet events` asks for: time bounds in ns since the epoch, filters (`--filter k=v`, any of each key). */
+export interface EventQuery {
+  since?: number;
+  until?: number;
+  filters?: Record<string, string[]>;
+}
+
+/** `dnsnet system info`. */
+export interface InfoJson {
+  Version: string;
+  NodeVersion: string;
+  StateRoot: string;
+  RunRoot: string;
+  Socket: string;
+  DaemonPid: number;
+  DaemonStarted: string;
+  UptimeSeconds: number;
+  ResolverUdpPath: 'native' | 'dgram';
+  Containers: { Total: number; Running: number; Created: number; Exited: number };
+  Networks: { Total: number; ByDriver: Record<string, number> };
+  Images: number;
+  HostResolvConf: { Path: string; Nameservers: string[]; Upstreams: string[] };
+  Cluster?: { Store: string[]; Advertise: string; State: string; LeaseTTLSeconds: number };
+  MetricsAddr?: string;
+}

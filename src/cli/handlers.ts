@@ -1,11 +1,13 @@
 // The real command actions: call the daemon through the client and print results the way Docker does.
 import { installPodmanHelper, uninstallPodmanHelper } from '../podman/install.js';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ROUTES, routeUrl } from '../api/routes.js';
-import type { ContainerJson, ImageInspectJson, ImageSummaryJson, Launch, LoadedJson, NetworkJson, PodmanDirJson, PrunedImagesJson, PullJson, RemovedImageJson, RunResult, StatsJson } from '../api/types.js';
+import type { ContainerJson, EventJson, ImageInspectJson, ImageSummaryJson, InfoJson, Launch, LoadedJson, NetworkJson, PodmanDirJson, PrunedImagesJson, PullJson, RemovedImageJson, RunResult, StatsJson } from '../api/types.js';
+import { eventFilters, formatEventLine, parseEventTime } from './events-spec.js';
 import { DnsnetError } from '../errors.js';
 import { isErrorCode, type Client } from './client.js';
 import { forEachRef, reportFailure } from './exit.js';
@@ -24,6 +26,7 @@ import {
   pullHeader,
   pullStep,
   formatStatsTable,
+  formatInfo,
   formatPodmanTable,
   sortContainers,
   sortNetworks,
@@ -33,6 +36,48 @@ import type { Handlers } from './program.js';
 export interface Io {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
+}
+
+/** A writable that hands each chunk, as text, to `onText`. */
+function textSink(onText: (text: string) => void): NodeJS.WritableStream {
+  const { Writable } = createRequire(import.meta.url)('node:stream') as typeof import('node:stream');
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      onText(chunk.toString('utf8'));
+      cb();
+    },
+  });
+}
+
+/** One line from `input` (a confirmation); '' at its end. */
+function readLine(input: NodeJS.ReadableStream | undefined): Promise<string> {
+  if (!input) return Promise.resolve('');
+  return new Promise((resolve) => {
+    let text = '';
+    const done = () => {
+      input.off('data', onData);
+      input.off('end', done);
+      input.pause();
+      resolve(text.split('\n')[0] ?? '');
+    };
+    const onData = (c: Buffer | string) => {
+      text += c.toString();
+      if (text.includes('\n')) done();
+    };
+    input.on('data', onData);
+    input.on('end', done);
+    input.resume();
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 
@@ -206,8 +251,58 @@ export function createHandlers(client: Client, version: string, io: Io = process
       return 0;
     },
     async stats(format) {
-      const stats = await client.call<StatsJson>(ROUTES.stats);
-      out(format === 'json' ? formatJson(stats) : formatStatsTable(stats));
+      if (format === 'json') {
+        out(formatJson(await client.call<StatsJson>(ROUTES.stats)));
+        return 0;
+      }
+      // The table is /metrics, read as a person reads it: the very numbers a monitoring system scrapes.
+      let text = '';
+      await client.stream(ROUTES.metrics.path, textSink((t) => (text += t)));
+      out(formatStatsTable(text));
+      return 0;
+    },
+    async systemInfo(format) {
+      const info = await client.call<InfoJson>(ROUTES.info);
+      out(format === 'json' ? formatJson(info) : formatInfo(info));
+      return 0;
+    },
+    async systemReset(force) {
+      const info = await client.call<InfoJson>(ROUTES.info);
+      if (!force) {
+        io.stderr.write(
+          `WARNING! This will remove every container (${info.Containers.Total}), network (${info.Networks.Total}) and image (${info.Images}) of ${info.StateRoot},\n` +
+            `its default bridge and nftables table, stop its daemon and delete ${info.StateRoot} and ${info.RunRoot}.\nAre you sure you want to continue? [y/N] `,
+        );
+        const answer = await readLine(io.stdin);
+        if (!/^y(es)?$/i.test(answer.trim())) {
+          io.stderr.write('aborted: nothing was removed\n');
+          return 1;
+        }
+      }
+      const { removed } = await client.call<{ removed: string[] }>(ROUTES.systemReset);
+      if (removed.length > 0) out(`Removed:\n${removed.map((n) => n + '\n').join('')}`);
+      // The daemon stops once it has answered; wait for it, so the next command starts a fresh one.
+      for (let t0 = Date.now(); Date.now() - t0 < 10_000 && isAlive(info.DaemonPid); ) await new Promise((r) => setTimeout(r, 50));
+      return 0;
+    },
+    async events(opts) {
+      const params = new URLSearchParams();
+      if (opts.since !== undefined) params.set('since', String(parseEventTime('--since', opts.since)));
+      if (opts.until !== undefined) params.set('until', String(parseEventTime('--until', opts.until)));
+      for (const f of eventFilters(opts.filter)) params.append('filter', f);
+      let pending = '';
+      const onText = (t: string) => {
+        pending += t;
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (line.trim() === '') continue;
+          out(opts.format === 'json' ? `${line}\n` : formatEventLine(JSON.parse(line) as EventJson));
+        }
+      };
+      const query = params.toString();
+      await client.stream(`${ROUTES.events.path}${query ? `?${query}` : ''}`, textSink(onText));
       return 0;
     },
     async systemPrune() {
@@ -232,6 +327,7 @@ export function createHandlers(client: Client, version: string, io: Io = process
       // The flags win over the environment; the daemon reads both from there.
       if (opts.clusterStore !== undefined) process.env.DNSNET_CLUSTER_STORE = opts.clusterStore;
       if (opts.clusterAdvertise !== undefined) process.env.DNSNET_CLUSTER_ADVERTISE = opts.clusterAdvertise;
+      if (opts.metricsAddr !== undefined) process.env.DNSNET_METRICS_ADDR = opts.metricsAddr;
       await callModule('../daemon/main.js', 'runDaemon');
       return 0;
     },

@@ -1,5 +1,5 @@
 // Pure renderers of API values for the terminal: Docker-like tables, JSON, IDs, and status/age phrases.
-import type { ContainerJson, ImageSummaryJson, NetworkJson, PodmanDirJson, PortBindingJson, PullJson, StatsJson } from '../api/types.js';
+import type { ContainerJson, ImageSummaryJson, InfoJson, NetworkJson, PodmanDirJson, PortBindingJson, PullJson } from '../api/types.js';
 import { DOCKER_HUB, familiarName, parseImageRef } from '../images/reference.js';
 
 /**
@@ -166,16 +166,54 @@ export function humanDuration(ms: number): string {
 }
 
 /** `stats` as a two-column table, nested counters flattened to dotted names. */
-export function formatStatsTable(stats: StatsJson): string {
+/**
+ * `dnsnet stats`: the daemon's /metrics (Prometheus text), one row per sample; histograms as their count and
+ * sum (the buckets are for a monitoring system).
+ */
+export function formatStatsTable(metricsText: string): string {
   const rows: string[][] = [];
-  const walk = (prefix: string, value: unknown) => {
-    if (typeof value === 'number' || typeof value === 'string') rows.push([prefix, String(value)]);
-    else if (value !== null && typeof value === 'object') {
-      for (const [key, inner] of Object.entries(value)) walk(prefix === '' ? key : `${prefix}.${key}`, inner);
-    }
-  };
-  walk('', stats);
-  return formatTable(['COUNTER', 'VALUE'], rows);
+  for (const line of metricsText.split('\n')) {
+    if (line === '' || line.startsWith('#') || /_bucket[{ ]/.test(line)) continue;
+    const cut = line.lastIndexOf(' ');
+    rows.push([line.slice(0, cut), line.slice(cut + 1)]);
+  }
+  return formatTable(['METRIC', 'VALUE'], rows);
+}
+
+const upFor = (seconds: number): string => {
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return [d ? `${d}d` : '', h ? `${h}h` : '', m ? `${m}m` : '', `${seconds % 60}s`].filter(Boolean).join(' ');
+};
+
+/** `dnsnet system info`, laid out as `docker info` lays out its server part. */
+export function formatInfo(i: InfoJson): string {
+  const drivers = Object.entries(i.Networks.ByDriver)
+    .sort()
+    .map(([d, n]) => `${d} ${n}`)
+    .join(', ');
+  const lines = [
+    'Server:',
+    ` Version: ${i.Version} (Node.js ${i.NodeVersion})`,
+    ` Daemon: pid ${i.DaemonPid}, up ${upFor(i.UptimeSeconds)} (since ${i.DaemonStarted})`,
+    ` State root: ${i.StateRoot}`,
+    ` Run root: ${i.RunRoot}`,
+    ` Socket: ${i.Socket}`,
+    ` Containers: ${i.Containers.Total}`,
+    `  Running: ${i.Containers.Running}`,
+    `  Created: ${i.Containers.Created}`,
+    `  Exited: ${i.Containers.Exited}`,
+    ` Networks: ${i.Networks.Total}${drivers ? ` (${drivers})` : ''}`,
+    ` Images: ${i.Images}`,
+    ` Resolver: 127.0.0.11:53 in each container, UDP path ${i.ResolverUdpPath}`,
+    ` Host resolv.conf: ${i.HostResolvConf.Path}`,
+    `  Nameservers: ${i.HostResolvConf.Nameservers.join(', ') || '(none)'}`,
+    `  Upstreams now: ${i.HostResolvConf.Upstreams.join(', ') || '(none)'}`,
+    ` Cluster: ${i.Cluster ? `${i.Cluster.Store.join(', ')}, advertise ${i.Cluster.Advertise}, ${i.Cluster.State} (lease ${i.Cluster.LeaseTTLSeconds} s)` : 'none'}`,
+    ` Metrics: ${i.MetricsAddr ? `http://${i.MetricsAddr}/metrics, and GET /metrics on the socket` : 'GET /metrics on the socket'}`,
+  ];
+  return `${lines.join('\n')}\n`;
 }
 
 /** `system podman ls`: one row per network of each directory served (an empty directory: one row, no network). */

@@ -38,10 +38,13 @@ export interface Handlers {
   logs(ref: string, follow: boolean): Promise<number>;
   stats(format: Format): Promise<number>;
   systemPrune(): Promise<number>;
+  systemInfo(format: Format): Promise<number>;
+  systemReset(force: boolean): Promise<number>;
+  events(opts: { since?: string; until?: string; filter: string[]; format: Format }): Promise<number>;
   podmanInstall(dir: string): Promise<number>;
   podmanLs(format: Format): Promise<number>;
   podmanUninstall(dir: string): Promise<number>;
-  daemon(opts: { clusterStore?: string; clusterAdvertise?: string }): Promise<number>;
+  daemon(opts: { clusterStore?: string; clusterAdvertise?: string; metricsAddr?: string }): Promise<number>;
   demo(): Promise<number>;
   version(): Promise<number>;
 }
@@ -276,6 +279,24 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .description('remove stopped containers and unused networks')
     .option('-f, --force', 'do not ask (dnsnet never asks)')
     .action(async () => done(await handlers.systemPrune()));
+  system
+    .command('info')
+    .description('the daemon, its roots, counts, the host resolv.conf and the cluster (docker info)')
+    .addOption(formatOption())
+    .action(async (opts: { format: Format }) => done(await handlers.systemInfo(opts.format)));
+  system
+    .command('reset')
+    .description('remove every container, network and image of this state root, its bridge and nftables table, and stop its daemon')
+    .option('-f, --force', 'do not ask')
+    .action(async (opts: { force?: boolean }) => done(await handlers.systemReset(opts.force ?? false)));
+  program
+    .command('events')
+    .description('what happens to containers, networks and the daemon, as it happens (docker events)')
+    .option('--since <time>', 'also the events since then (RFC 3339, Unix seconds, or a duration ago: 10m)')
+    .option('--until <time>', 'stop at that time')
+    .option('-f, --filter <key=value>', 'type=container|network|daemon, event=ACTION, container=NAME|ID, network=NAME|ID (repeatable)', collect)
+    .addOption(formatOption())
+    .action(async (opts: { since?: string; until?: string; filter?: string[]; format: Format }) => done(await handlers.events({ ...opts, filter: opts.filter ?? [] })));
   const podman = system.command('podman').description("serve Podman's networks in place of aardvark-dns").helpCommand(false);
   podman
     .command('install')
@@ -297,7 +318,8 @@ export function buildProgram(handlers: Handlers, options: ProgramOptions): Comma
     .description('run the daemon in the foreground')
     .option('--cluster-store <url>', 'join a cluster: its etcd, etcd://IP:PORT[,IP:PORT...] (or DNSNET_CLUSTER_STORE)')
     .option('--cluster-advertise <ip>', "this host's address on the underlay, that the other hosts reach (or DNSNET_CLUSTER_ADVERTISE)")
-    .action(async (opts: { clusterStore?: string; clusterAdvertise?: string }) => done(await handlers.daemon(opts)));
+    .option('--metrics-addr <host:port>', 'also serve /metrics (Prometheus) over TCP there, e.g. 127.0.0.1:9153 (or DNSNET_METRICS_ADDR)')
+    .action(async (opts: { clusterStore?: string; clusterAdvertise?: string; metricsAddr?: string }) => done(await handlers.daemon(opts)));
   program
     .command('demo')
     .description('show container DNS at work')

@@ -129,6 +129,19 @@ export class Cluster implements OverlayCluster {
     }
   }
 
+  /** For `system info`. */
+  describe(): { Store: string[]; Advertise: string; State: string; LeaseTTLSeconds: number } {
+    return { Store: [...this.cfg.endpoints], Advertise: this.advertise, State: this.membership.state, LeaseTTLSeconds: this.cfg.ttl };
+  }
+
+  /** `system reset`: leave for good, the lease revoked (this host's claims and endpoints go at once). */
+  async leave(): Promise<void> {
+    this.closed = true;
+    this.networkBook.close();
+    this.endpointBook.close();
+    await this.membership.stop({ revoke: true });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.networkBook.close();

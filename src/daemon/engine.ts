@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { DnsnetError, wrapError } from '../errors.js';
-import type { ConnectSpec, ContainerJson, ExecSpec, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from '../api/types.js';
+import type { ConnectSpec, ContainerJson, ExecSpec, InfoJson, Launch, NetworkCreateSpec, NetworkJson, RunResult, RunSpec } from '../api/types.js';
+import { metricsText, resetSystem, systemInfo } from './system.js';
 import { Resolver } from '../resolver/index.js';
 import { PodmanDns } from './podman.js';
 import { embeddedUpstreams, validateAlias } from '../resolvconf/index.js';
@@ -16,6 +17,7 @@ import { StateStore } from '../state/store.js';
 import type { ContainerRecord, EndpointRecord, NetworkRecord } from '../state/types.js';
 import { clusterConfig } from '../cluster/config.js';
 import { Cluster, type ClusterWorld } from './cluster.js';
+import { Events } from './events.js';
 import { hostHasIPv6, readHostResolv, type HostResolv } from './container-files.js';
 import { driverFor, isPredefined, useCluster } from './drivers/index.js';
 import { Published } from './published.js';
@@ -71,6 +73,11 @@ export class Engine implements World, ClusterWorld {
   readonly podman: PodmanDns;
   /** The cluster this host is in (--cluster-store), for overlay networks; none on a single host. */
   readonly cluster: Cluster | undefined;
+  /** What happened (`dnsnet events`). */
+  readonly events = new Events();
+  readonly startedAt = new Date();
+  /** Host resolv.conf reloads: how many, and how long each took (metrics). */
+  readonly reloads = { count: 0, seconds: [] as number[] };
 
   constructor(
     readonly roots: Roots,
@@ -143,12 +150,29 @@ export class Engine implements World, ClusterWorld {
 
   /** The host file (or systemd-resolved's) changed: new upstreams at once, then every container's file (in place). */
   async reloadHost(text: string, what = 'host resolv.conf'): Promise<void> {
+    const t0 = process.hrtime.bigint();
     this.host = readHostResolv(this.roots, text);
     const upstreams = this.hostUpstreams();
     this.resolver.setHostUpstreams(upstreams);
     this.podman.setHostUpstreams(upstreams);
     this.log(`[watcher] ${what} changed: upstreams ${upstreams.join(', ')}`);
     await this.lock.run(() => this.sandboxes.followHost());
+    this.reloads.count++;
+    this.reloads.seconds.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    if (this.reloads.seconds.length > 1000) this.reloads.seconds.shift();
+    this.events.emit('daemon', 'reload', String(process.pid), { file: what === 'host resolv.conf' ? this.roots.hostResolvConf : this.roots.systemdResolvConf, upstreams: upstreams.join(',') });
+  }
+
+  /** Events of a container's endpoints joining (run, start, connect) or leaving (exit, disconnect) their networks. */
+  private endpointEvents(c: ContainerRecord, action: 'connect' | 'disconnect', eps: EndpointRecord[] = c.endpoints): void {
+    for (const ep of eps) {
+      const net = this.networks.get(ep.networkId);
+      this.events.emit('network', action, ep.networkId, { name: ep.networkName, type: net?.driver ?? 'bridge', container: c.id }, net?.driver === 'overlay' ? 'global' : 'local');
+    }
+  }
+
+  private containerEvent(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.events.emit('container', action, c.id, { name: c.name, image: c.image?.ref ?? c.cmd[0] ?? '', ...extra });
   }
 
   // ---------- networks ----------
@@ -182,6 +206,7 @@ export class Engine implements World, ClusterWorld {
         throw wrapError(`create network ${spec.name}`, error);
       }
       this.log(`[daemon] network ${net.name} created: ${net.ipam.map((c) => c.subnet).join(', ')} on ${net.device}`);
+      this.events.emit('network', 'create', net.id, { name: net.name, type: net.driver }, driver.scope ?? 'local');
       return this.networkJson(net);
     });
   }
@@ -236,6 +261,7 @@ export class Engine implements World, ClusterWorld {
       await this.cluster.removeNetwork(net);
     }
     await this.dropNetwork(net);
+    this.events.emit('network', 'destroy', net.id, { name: net.name, type: net.driver }, driverFor(net).scope ?? 'local');
   }
 
   pruneNetworks(): Promise<string[]> {
@@ -296,6 +322,9 @@ export class Engine implements World, ClusterWorld {
           const where = ep ? `${ep.ipv4} on ${ep.networkName}` : target ? `in the network namespace of ${target.name}` : `network ${c.network}`;
           this.log(`[daemon] container ${c.name} ${spec.detach ? `started (pid ${c.state.pid})` : 'created'}: ${where}`);
           await this.sandboxes.refreshLinkers(c.name);
+          this.containerEvent(c, 'create');
+          this.endpointEvents(c, 'connect');
+          if (spec.detach) this.containerEvent(c, 'start');
           const warnings = runWarnings(spec);
           return { id: c.id, name: c.name, ...(warnings.length > 0 ? { warnings } : {}), ...(spec.detach ? {} : { launch }) };
         } catch (error) {
@@ -327,6 +356,8 @@ export class Engine implements World, ClusterWorld {
           c.detach = true;
           await this.store.saveContainer(c);
           await this.sandboxes.refreshLinkers(c.name);
+          this.endpointEvents(c, 'connect');
+          this.containerEvent(c, 'start');
           return { id: c.id, name: c.name };
         } catch (error) {
           await this.sandboxes.teardown(c);
@@ -383,6 +414,7 @@ export class Engine implements World, ClusterWorld {
       if (c.state.status !== 'created') return;
       c.state = runningState(pid);
       await this.store.saveContainer(c);
+      this.containerEvent(c, 'start');
     });
   }
 
@@ -410,6 +442,7 @@ export class Engine implements World, ClusterWorld {
       if (c.autoRemove) {
         await this.store.deleteContainer(c.id);
         this.containers.delete(c.id);
+        this.containerEvent(c, 'destroy');
       }
     });
   }
@@ -424,8 +457,13 @@ export class Engine implements World, ClusterWorld {
       finishedAt: new Date().toISOString(),
       ...(err ? { error: err } : {}),
     };
+    const wasRunning = c.state.status === 'running';
     await this.sandboxes.teardown(c);
     await this.published.release(c);
+    if (wasRunning) {
+      this.endpointEvents(c, 'disconnect');
+      this.containerEvent(c, 'die', { exitCode: String(exitCode) });
+    }
     // Only now: `inspect` and `ps` (which do not wait for the lock) say exited once the netns, veths
     // and names are gone, not while they are being removed.
     c.state = state;
@@ -437,7 +475,10 @@ export class Engine implements World, ClusterWorld {
   // ---------- containers: stop, rm, exec, logs ----------
 
   async stop(ref: string, timeoutSec = 10): Promise<void> {
-    await this.supervisor.stop(this.findContainer(ref), timeoutSec);
+    const c = this.findContainer(ref);
+    const wasRunning = c.state.status === 'running';
+    await this.supervisor.stop(c, timeoutSec);
+    if (wasRunning) this.containerEvent(c, 'stop');
   }
 
   async remove(ref: string, force: boolean): Promise<void> {
@@ -455,6 +496,7 @@ export class Engine implements World, ClusterWorld {
         await this.store.deleteContainer(c.id);
         this.containers.delete(c.id);
         await this.sandboxes.refreshLinkers(c.name);
+        this.containerEvent(c, 'destroy');
         return true;
       });
       if (removed) return;
@@ -500,6 +542,7 @@ export class Engine implements World, ClusterWorld {
         await driver.join(attachPlans(this, c, [ep], 1)[0]!);
         await this.sandboxes.announce(c, [ep]);
         await this.endpointsChanged(c);
+        this.endpointEvents(c, 'connect', [ep]);
       } catch (error) {
         c.endpoints = c.endpoints.filter((e) => e !== ep);
         await this.sandboxes.leave(c, ep);
@@ -522,6 +565,7 @@ export class Engine implements World, ClusterWorld {
         await this.published.endpointsChanged(c);
       }
       await this.store.saveContainer(c);
+      this.endpointEvents(c, 'disconnect', [ep]);
     });
   }
 
@@ -541,6 +585,27 @@ export class Engine implements World, ClusterWorld {
   }
 
   // ---------- system ----------
+
+  /** Set by the daemon's main: stop the daemon (after `system reset`, also removing its state root and run dir). */
+  stopDaemon: ((why: string, opts: { removeRoots: boolean }) => void) | undefined;
+  /** The TCP address /metrics is also served on (--metrics-addr), for `system info`. */
+  metricsAddr: string | undefined;
+
+  info(): InfoJson {
+    return systemInfo(this, this.metricsAddr);
+  }
+
+  metrics(): string {
+    return metricsText(this);
+  }
+
+  /** `system reset`: everything of this state root goes, then the daemon stops and removes the root. */
+  async reset(): Promise<{ removed: string[] }> {
+    const removed = await resetSystem(this);
+    this.log(`[daemon] system reset: ${removed.length} object(s) removed; stopping`);
+    setImmediate(() => this.stopDaemon?.('system reset', { removeRoots: true }));
+    return { removed };
+  }
 
   /** Remove kernel objects that look like this root's but that no record owns (dead state). */
   systemPrune(): Promise<string[]> {

@@ -1,7 +1,9 @@
 // `dnsnet daemon`: one per state root; owns state, kernel objects, resolver sockets and the watcher.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { DnsnetError } from '../errors.js';
@@ -9,10 +11,33 @@ import { clusterConfig } from '../cluster/config.js';
 import { watchHostResolvConf } from '../resolvconf/index.js';
 import { paths, rootsFromEnv, type Roots } from '../state/paths.js';
 import { Engine } from './engine.js';
+import { METRICS_CONTENT_TYPE } from './metrics.js';
 import { createApiServer } from './server.js';
 
+// One line each on stderr: under systemd the journal stamps them itself (JOURNAL_STREAM is set), elsewhere
+// (the on-demand daemon's log file) the line carries its time.
+const STAMP = process.env.JOURNAL_STREAM === undefined;
 function log(line: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  process.stderr.write(STAMP ? `${new Date().toISOString()} ${line}\n` : `${line}\n`);
+}
+
+/**
+ * Tell systemd (Type=notify) that the daemon is ready or stopping. Node has no unix datagram socket, so this
+ * goes through systemd-notify (NotifyAccess=all in the unit); nothing happens without NOTIFY_SOCKET.
+ */
+function notifySystemd(state: string): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  const r = spawnSync('systemd-notify', [`--pid=${process.pid}`, ...state.split('\n')], { stdio: 'ignore', timeout: 5000 });
+  if (r.error || r.status !== 0) log(`[daemon] systemd-notify ${state.split('\n')[0]}: ${r.error?.message ?? `exit ${r.status}`}`);
+}
+
+/** `--metrics-addr HOST:PORT` (or DNSNET_METRICS_ADDR): where /metrics is also served over TCP; checked before anything starts. */
+export function parseMetricsAddr(text: string | undefined): { host: string; port: number } | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : 0;
+  if (!m || port < 1 || port > 65535) throw new DnsnetError('invalid', `invalid metrics address "${text}": expected HOST:PORT (e.g. 127.0.0.1:9153)`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
 /**
@@ -68,6 +93,7 @@ async function listen(server: net.Server, socket: string): Promise<void> {
 export async function runDaemon(): Promise<void> {
   const roots = rootsFromEnv();
   clusterConfig(process.env); // a bad --cluster-store or --cluster-advertise: one line, before anything starts
+  const metricsAddr = parseMetricsAddr(process.env.DNSNET_METRICS_ADDR);
   if (process.getuid?.() !== 0) throw new DnsnetError('invalid', 'start daemon: dnsnet needs root (namespaces, bridges, nftables)');
   await fsp.mkdir(roots.runRoot, { recursive: true, mode: 0o700 });
   const release = await acquireLock(roots);
@@ -75,19 +101,28 @@ export async function runDaemon(): Promise<void> {
   const engine = new Engine(roots, log);
   let watcher: { close(): Promise<void> } | undefined;
   const server = createApiServer(engine, log);
+  let metricsServer: http.Server | undefined;
   let stopping = false;
-  const shutdown = async (sig: string) => {
+  const shutdown = async (sig: string, opts: { removeRoots: boolean } = { removeRoots: false }) => {
     if (stopping) return;
     stopping = true;
-    log(`[daemon] ${sig}: shutting down (containers keep running and are re-adopted at the next start)`);
+    notifySystemd('STOPPING=1');
+    log(`[daemon] ${sig}: shutting down${opts.removeRoots ? '' : ' (containers keep running and are re-adopted at the next start)'}`);
     server.close();
+    metricsServer?.close();
     await watcher?.close().catch(() => undefined);
     await engine.close().catch(() => undefined);
     await fsp.rm(paths.socket(roots), { force: true });
     await fsp.rm(paths.pidFile(roots), { force: true });
     release();
+    if (opts.removeRoots) {
+      // `system reset`: nothing of this root is left (its containers, networks and images are gone already).
+      await fsp.rm(roots.stateRoot, { recursive: true, force: true }).catch((e: unknown) => log(`[daemon] remove ${roots.stateRoot}: ${(e as Error).message}`));
+      await fsp.rm(roots.runRoot, { recursive: true, force: true }).catch((e: unknown) => log(`[daemon] remove ${roots.runRoot}: ${(e as Error).message}`));
+    }
     process.exit(0);
   };
+  engine.stopDaemon = (why, opts) => void shutdown(why, opts);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   try {
@@ -104,11 +139,25 @@ export async function runDaemon(): Promise<void> {
     watcher = { close: async () => void (await Promise.all(watchers.map((w) => w.close()))) };
     await Promise.all(watchers.map((w) => w.ready));
     await listen(server, paths.socket(roots));
+    if (metricsAddr) {
+      metricsServer = http.createServer((req, res) => {
+        const ok = req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics';
+        const text = ok ? engine.metrics() : 'only GET /metrics here\n';
+        res.writeHead(ok ? 200 : 404, { 'content-type': ok ? METRICS_CONTENT_TYPE : 'text/plain', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      });
+      await new Promise<void>((resolve, reject) => {
+        metricsServer!.once('error', (e) => reject(new DnsnetError('invalid', `metrics address ${metricsAddr.host}:${metricsAddr.port}: ${e.message}`)));
+        metricsServer!.listen(metricsAddr.port, metricsAddr.host, () => resolve());
+      });
+      engine.metricsAddr = `${metricsAddr.host.includes(':') ? `[${metricsAddr.host}]` : metricsAddr.host}:${(metricsServer.address() as net.AddressInfo).port}`;
+    }
     await fsp.writeFile(paths.pidFile(roots), `${process.pid}\n`, { mode: 0o600 });
   } catch (error) {
     release();
     await engine.close().catch(() => undefined);
     throw error;
   }
-  log(`[daemon] serving ${paths.socket(roots)} (state ${roots.stateRoot}, host resolv.conf ${roots.hostResolvConf})`);
+  log(`[daemon] serving ${paths.socket(roots)} (state ${roots.stateRoot}, host resolv.conf ${roots.hostResolvConf}${engine.metricsAddr ? `, metrics on http://${engine.metricsAddr}/metrics` : ''})`);
+  notifySystemd(`READY=1\nSTATUS=serving ${paths.socket(roots)}\nMAINPID=${process.pid}`);
 }

@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { DnsnetError } from '../errors.js';
 import { ROUTES, routePattern, type Route as ApiRoute } from '../api/routes.js';
-import type { ApiError, ConnectSpec, ExecSpec, NetworkCreateSpec, PodmanServeSpec, PullSpec, RunSpec, SaveSpec } from '../api/types.js';
+import type { ApiError, ConnectSpec, EventQuery, ExecSpec, NetworkCreateSpec, PodmanServeSpec, PullSpec, RunSpec, SaveSpec } from '../api/types.js';
+import { eventMatches } from './events.js';
+import { METRICS_CONTENT_TYPE } from './metrics.js';
 import type { Engine } from './engine.js';
 
 const MAX_BODY = 1 << 20;
@@ -44,6 +46,15 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
   add(ROUTES.logs, async (req, res, [ref], _b, query) => streamLogs(engine, ref!, query.get('follow') === '1', req, res));
   add(ROUTES.stats, async () => ({ resolver: engine.resolver.stats(), podman: engine.podman.stats() }));
   add(ROUTES.systemPrune, async () => ({ removed: await engine.systemPrune() }));
+  add(ROUTES.info, async () => engine.info());
+  add(ROUTES.events, async (req, res, _p, _b, query) => streamEvents(engine, eventQuery(query), req, res));
+  add(ROUTES.metrics, async (_q, res) => {
+    const text = engine.metrics();
+    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return STREAMED;
+  });
+  add(ROUTES.systemReset, async () => engine.reset());
   add(ROUTES.pull, async (_q, res, _p, body, query) => (query.get('stream') === '1' ? streamPull(engine, body as PullSpec, res) : engine.images.pull(body as PullSpec)));
   add(ROUTES.listImages, async () => engine.images.list());
   add(ROUTES.saveImages, async (_q, _r, _p, body) => (await engine.images.save((body as SaveSpec).refs, (body as SaveSpec).file), {}));
@@ -82,6 +93,54 @@ export function createApiServer(engine: Engine, log: (line: string) => void): ht
 }
 
 const STREAMED = Symbol('streamed');
+
+/** `?since=NS&until=NS&filter=k=v...` -> an EventQuery; a bad value is refused. */
+function eventQuery(query: URLSearchParams): EventQuery {
+  const num = (key: string): number | undefined => {
+    const v = query.get(key);
+    if (v === null || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new DnsnetError('invalid', `events: invalid ${key} ${JSON.stringify(v)}`);
+    return n;
+  };
+  const filters: Record<string, string[]> = {};
+  for (const f of query.getAll('filter')) {
+    const i = f.indexOf('=');
+    const key = i > 0 ? f.slice(0, i) : '';
+    if (!['type', 'event', 'container', 'network'].includes(key)) throw new DnsnetError('invalid', `events: invalid filter ${JSON.stringify(f)}: expected type=, event=, container= or network=`);
+    (filters[key] ??= []).push(f.slice(i + 1));
+  }
+  const since = num('since');
+  const until = num('until');
+  return { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), filters };
+}
+
+/**
+ * Events as they happen, one JSON object a line: first the kept ones since `since` (when given), then each new
+ * one, until `until` has passed (when given) or the client leaves.
+ */
+async function streamEvents(engine: Engine, q: EventQuery, req: http.IncomingMessage, res: http.ServerResponse): Promise<typeof STREAMED> {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+  if (q.since !== undefined) for (const ev of engine.events.past(q)) res.write(JSON.stringify(ev) + '\n');
+  const left = q.until !== undefined ? q.until / 1e6 - Date.now() : Infinity;
+  if (left <= 0) {
+    res.end();
+    return STREAMED;
+  }
+  const off = engine.events.subscribe((ev) => {
+    if (eventMatches(ev, { ...q, since: undefined })) res.write(JSON.stringify(ev) + '\n');
+  });
+  // Headers out now, so a client waiting for the first event knows it is connected.
+  res.flushHeaders();
+  const timer = Number.isFinite(left) ? setTimeout(() => res.end(), left) : undefined;
+  const done = () => {
+    off();
+    clearTimeout(timer);
+  };
+  req.on('close', done);
+  res.on('close', done);
+  return STREAMED;
+}
 
 /**
  * A pull with its progress: one JSON object a line (Docker's progress stream habit), `{"id","status",

@@ -36,7 +36,7 @@ export interface ParsedQuery {
 }
 
 export type HandlerResult =
-  | { action: 'reply'; reply: Buffer; rcode: number; local: boolean; truncated: boolean }
+  | { action: 'reply'; reply: Buffer; rcode: number; local: boolean; truncated: boolean; qtype: number }
   | { action: 'forward'; query: ParsedQuery }
   | { action: 'drop'; reason: string };
 
@@ -258,7 +258,7 @@ export function handleQuery(msg: Buffer, asker: string, store: RecordStore, tran
   if (parsed.kind === 'error') {
     const qd = parsed.qEnd > 12 ? 1 : 0;
     const { reply, truncated } = buildReply(msg, parsed.qEnd, qd, parsed.rcode, parsed.edns, NO_ANSWERS, transport, false);
-    return { action: 'reply', reply, rcode: parsed.rcode, local: true, truncated };
+    return { action: 'reply', reply, rcode: parsed.rcode, local: true, truncated, qtype: 0 };
   }
   const q = parsed.query;
   if (q.qclass === CLASS_IN && q.plainName) {
@@ -283,10 +283,10 @@ function anyAnswers(a: readonly Buffer[], aaaa: readonly Buffer[]): readonly Buf
 }
 
 function rcodeReply(msg: Buffer, q: ParsedQuery, rcode: number, transport: Transport): HandlerResult {
-  return { action: 'reply', reply: buildRcodeReply(msg, q, rcode, transport), rcode, local: true, truncated: false };
+  return { action: 'reply', reply: buildRcodeReply(msg, q, rcode, transport), rcode, local: true, truncated: false, qtype: q.qtype };
 }
 
 function localReply(msg: Buffer, q: ParsedQuery, answers: readonly Buffer[], transport: Transport): HandlerResult {
   const { reply, truncated } = buildReply(msg, q.qEnd, 1, RCODE.NOERROR, q.edns, answers, transport, true);
-  return { action: 'reply', reply, rcode: RCODE.NOERROR, local: true, truncated };
+  return { action: 'reply', reply, rcode: RCODE.NOERROR, local: true, truncated, qtype: q.qtype };
 }

@@ -7,6 +7,7 @@ import { RCODE, buildRcodeReply, handleQuery, type ParsedQuery, type Transport }
 import { serve, type Serving } from './transport.js';
 import { UpstreamForwarder, type ForwardCallback } from './upstream.js';
 import { nativeUdp, nativeUdpUnavailable } from './native-udp.js';
+import { countAnswer, FORWARD_BUCKETS, Histogram, LOCAL_BUCKETS, newNetMetrics, type NetMetrics, type ResolverMetrics } from './metrics.js';
 
 /**
  * Forwarded queries in flight per container: Docker's figure (1024). Beyond it queries wait in a queue of the
@@ -60,6 +61,8 @@ interface Counters {
   queries: number;
   local: number;
   forwarded: number;
+  /** Answers by type and rcode, truncated answers (metrics.ts). */
+  m: NetMetrics;
 }
 
 export interface ResolverStats {
@@ -76,7 +79,7 @@ export interface ResolverStats {
   udpPath: 'native' | 'dgram';
   /** The addon's own counters (all sockets of this process), when it is loaded. */
   udpNative?: { received: number; sent: number; sendFailed: number; oversize: number; batches: number };
-  perNetwork: Record<string, Counters>;
+  perNetwork: Record<string, { queries: number; local: number; forwarded: number }>;
 }
 
 interface Queued {
@@ -120,6 +123,11 @@ export class Resolver {
   private hostUpstreams: string[] = [];
   private readonly totals = { queries: 0, local: 0, forwarded: 0, upstreamFailures: 0, dropped: 0, queued: 0 };
   private readonly perNetwork = new Map<string, Counters>();
+  private readonly upstreamFailures = new Map<string, Map<string, number>>();
+  private tcpConnections = 0;
+  private readonly localLatency = new Histogram(LOCAL_BUCKETS);
+  private readonly forwardLatency = new Histogram(FORWARD_BUCKETS);
+  private readonly onConnection = (): void => void this.tcpConnections++;
   private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
   private closed = false;
 
@@ -189,6 +197,7 @@ export class Resolver {
         ...(this.maxTcp !== undefined ? { maxConnections: this.maxTcp } : {}),
         native: this.native,
         source: true,
+        onConnection: this.onConnection,
       }),
     );
     if (old) void old.close();
@@ -229,6 +238,7 @@ export class Resolver {
       ...(this.tcpIdleMs !== undefined ? { idleMs: this.tcpIdleMs } : {}),
       ...(this.maxTcp !== undefined ? { maxConnections: this.maxTcp } : {}),
       native: this.native,
+      onConnection: this.onConnection,
     });
     if (old) void old.close();
   }
@@ -252,8 +262,8 @@ export class Resolver {
   }
 
   stats(): ResolverStats {
-    const perNetwork: Record<string, Counters> = {};
-    for (const [n, c] of this.perNetwork) perNetwork[n] = { ...c };
+    const perNetwork: Record<string, { queries: number; local: number; forwarded: number }> = {};
+    for (const [n, c] of this.perNetwork) perNetwork[n] = { queries: c.queries, local: c.local, forwarded: c.forwarded };
     const n = this.native ? nativeUdp() : null;
     return { ...this.totals, merged: this.forwarder.merged, udpPath: this.udpPath(), ...(n ? { udpNative: n.addon.stats() } : {}), perNetwork };
   }
@@ -281,11 +291,29 @@ export class Resolver {
 
   private netCounters(network: string): Counters {
     let c = this.perNetwork.get(network);
-    if (!c) this.perNetwork.set(network, (c = { queries: 0, local: 0, forwarded: 0 }));
+    if (!c) this.perNetwork.set(network, (c = { queries: 0, local: 0, forwarded: 0, m: newNetMetrics() }));
     return c;
   }
 
+  /** The counters for monitoring (a snapshot of the live objects: read them, do not keep them). */
+  metrics(): ResolverMetrics {
+    const perNetwork: Record<string, NetMetrics & { local: number; forwarded: number }> = {};
+    for (const [n, c] of this.perNetwork) perNetwork[n] = { ...c.m, local: c.local, forwarded: c.forwarded };
+    const upstreamFailures: Record<string, Record<string, number>> = {};
+    for (const [u, m] of this.upstreamFailures) upstreamFailures[u] = Object.fromEntries(m);
+    return { perNetwork, upstreamFailures, tcpConnections: this.tcpConnections, local: this.localLatency, forwarded: this.forwardLatency };
+  }
+
+  private countFailures(failures: readonly { server: string; outcome: string }[]): void {
+    for (const f of failures) {
+      let m = this.upstreamFailures.get(f.server);
+      if (!m) this.upstreamFailures.set(f.server, (m = new Map()));
+      m.set(f.outcome, (m.get(f.outcome) ?? 0) + 1);
+    }
+  }
+
   private onQuery(e: Entry, msg: Buffer, transport: Transport, respond: (reply: Buffer | null) => void): void {
+    const t0 = performance.now();
     const t = this.totals;
     t.queries++;
     const nets = e.nets;
@@ -301,8 +329,14 @@ export class Resolver {
     }
     if (result.action === 'reply') {
       t.local++;
-      for (let i = 0; i < nets.length; i++) nets[i]!.local++;
+      for (let i = 0; i < nets.length; i++) {
+        const n = nets[i]!;
+        n.local++;
+        countAnswer(n.m, result.qtype, result.rcode);
+        if (result.truncated) n.m.truncated++;
+      }
       respond(result.reply);
+      this.localLatency.observe((performance.now() - t0) / 1000);
       return;
     }
     if (result.action === 'drop') {
@@ -314,7 +348,10 @@ export class Resolver {
     if (!e.forward && e.dns.length === 0) {
       // --internal: nothing goes to the host's upstreams; answer at once rather than let the client time out.
       t.local++;
-      for (let i = 0; i < nets.length; i++) nets[i]!.local++;
+      for (let i = 0; i < nets.length; i++) {
+        nets[i]!.local++;
+        countAnswer(nets[i]!.m, q.qtype, this.noForwardRcode);
+      }
       respond(buildRcodeReply(msg, q, this.noForwardRcode, transport));
       return;
     }
@@ -323,6 +360,7 @@ export class Resolver {
     if (e.inflight >= this.maxInflight) {
       if (e.queue.length >= this.maxQueued) {
         t.dropped++;
+        for (let i = 0; i < nets.length; i++) countAnswer(nets[i]!.m, q.qtype, RCODE.SERVFAIL);
         this.warn('inflight', `container ${e.id.slice(0, 12)}: ${this.maxInflight} queries in flight upstream and ${this.maxQueued} waiting: SERVFAIL`);
         respond(buildRcodeReply(msg, q, RCODE.SERVFAIL, transport));
         return;
@@ -343,11 +381,16 @@ export class Resolver {
     e.inflight++;
     const own = e.dns.length > 0;
     const servers = own ? e.dns : this.hostUpstreams;
+    const since = arrived !== undefined ? performance.now() - (Date.now() - arrived) : performance.now();
     // Callbacks, not promises: two promise reactions per forwarded query showed in the profile.
     const done: ForwardCallback = (reply, failures) => {
       e.inflight--;
+      const rcode = reply && reply.length >= 4 ? reply[3]! & 15 : RCODE.SERVFAIL;
+      for (let i = 0; i < nets.length; i++) countAnswer(nets[i]!.m, q.qtype, rcode);
+      this.forwardLatency.observe((performance.now() - since) / 1000);
       try {
         if (failures.length > 0) {
+          this.countFailures(failures);
           t.upstreamFailures += failures.length;
           const what = failures.map((f) => `${f.server} ${f.outcome}${f.detail ? ` (${f.detail})` : ''}`).join(', ');
           this.warn(reply ? 'upstream-retry' : 'upstream-failed', `forward ${q.name || '.'}: ${what}${reply ? '' : ' -> SERVFAIL'}`);
@@ -365,6 +408,7 @@ export class Resolver {
       this.forwarder.forwardCb(msg, q.qEnd, servers, transport, done, netns ? { netns, arrived } : arrived !== undefined ? { arrived } : undefined);
     } catch (error) {
       t.upstreamFailures++;
+      this.countFailures(servers.map((server) => ({ server, outcome: 'error' })));
       this.warn('upstream-failed', `forward ${q.name || '.'}: ${error instanceof Error ? error.message : String(error)}`);
       done(null, []);
     }

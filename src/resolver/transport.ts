@@ -149,6 +149,8 @@ export interface ServeOptions {
   /** Tell the callback each query's sender IP (a listener many clients share tells them apart by it). */
   source?: boolean;
   onError: TransportError;
+  /** A TCP connection was accepted (metrics). */
+  onConnection?: () => void;
 }
 
 /** An IPv4 client seen through a dual-stack socket (`::ffff:10.0.0.2`) as plain IPv4. */
@@ -189,6 +191,7 @@ export function serve(udp: dgram.Socket, tcp: net.Server, onQuery: QueryCallback
       return;
     }
     conns.add(sock);
+    opts.onConnection?.();
     const source = withSource ? plainIp(sock.remoteAddress ?? '') : '';
     let buf = EMPTY;
     let pending = 0;

@@ -127,13 +127,20 @@ describe('columns', () => {
     expect(formatIds(['a'.repeat(64), 'b'.repeat(64)])).toBe('aaaaaaaaaaaa\nbbbbbbbbbbbb\n');
   });
 
-  it('stats flattens nested counters', () => {
-    const text = formatStatsTable({ resolver: { dnsnet_resolver_queries_total: 5, by_container: { web: { answered: 2 } } } });
-    expect(text).toBe(
-      'COUNTER                                  VALUE\n' +
-        'resolver.dnsnet_resolver_queries_total   5\n' +
-        'resolver.by_container.web.answered       2\n',
+  it('stats shows the /metrics samples, histograms as count and sum', () => {
+    const text = formatStatsTable(
+      '# HELP dnsnet_resolver_received_total x\n# TYPE dnsnet_resolver_received_total counter\ndnsnet_resolver_received_total 5\n' +
+        'dnsnet_resolver_queries_total{network="app",type="A",rcode="NOERROR"} 2\n' +
+        'dnsnet_x_seconds_bucket{le="0.1"} 1\ndnsnet_x_seconds_sum 0.05\ndnsnet_x_seconds_count 1\n',
     );
+    expect(text.split('\n').map((l) => l.split(/\s{2,}/))).toEqual([
+      ['METRIC', 'VALUE'],
+      ['dnsnet_resolver_received_total', '5'],
+      ['dnsnet_resolver_queries_total{network="app",type="A",rcode="NOERROR"}', '2'],
+      ['dnsnet_x_seconds_sum', '0.05'],
+      ['dnsnet_x_seconds_count', '1'],
+      [''],
+    ]);
   });
 });
 
