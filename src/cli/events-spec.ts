@@ -35,8 +35,11 @@ export function eventFilters(filters: string[]): string[] {
 
 /** Docker's line: `2026-12-02T03:00:00.123000000Z container start ID (image=..., name=web)`. */
 export function formatEventLine(ev: EventJson): string {
-  const ms = Math.floor(ev.timeNano / 1e6);
-  const iso = new Date(ms).toISOString().replace(/\.(\d{3})Z$/, (_, frac: string) => `.${frac}${String(Math.floor(ev.timeNano % 1e6)).padStart(6, '0')}Z`);
+  // The daemon stamps ms and keeps events of one ms apart in steps of 1024 ns; near 1.8e18 a double is off by
+  // up to 128 ns, which the rounding to those steps takes away.
+  const ms = Math.floor((ev.timeNano + 512) / 1e6);
+  const sub = Math.min(999_999, Math.max(0, Math.round((ev.timeNano - ms * 1e6) / 1024) * 1024));
+  const iso = new Date(ms).toISOString().replace(/\.(\d{3})Z$/, (_, frac: string) => `.${frac}${String(sub).padStart(6, '0')}Z`);
   const attrs = Object.keys(ev.Actor.Attributes)
     .sort()
     .map((k) => `${k}=${ev.Actor.Attributes[k]}`)

@@ -85,10 +85,14 @@ export function renderMetrics(s: MetricsSnapshot): string {
     for (const [reason, n] of Object.entries(d.upstreamFailures[u]!).sort()) w.sample('dnsnet_resolver_upstream_failures_total', { upstream: u, reason }, n);
   }
   w.family('dnsnet_resolver_dropped_total', 'counter', 'Queries dropped or refused service (malformed, over the in-flight limits, handler errors).').sample('dnsnet_resolver_dropped_total', {}, r.dropped);
+  w.family('dnsnet_resolver_network_dropped_total', 'counter', 'Queries dropped or refused service, by network of the asking container.');
+  for (const net of nets) w.sample('dnsnet_resolver_network_dropped_total', { network: net }, d.perNetwork[net]!.dropped);
   w.family('dnsnet_resolver_queued_total', 'counter', 'Forwarded queries that waited for an in-flight slot.').sample('dnsnet_resolver_queued_total', {}, r.queued);
   w.family('dnsnet_resolver_merged_total', 'counter', "Forwarded queries answered by an identical query's reply.").sample('dnsnet_resolver_merged_total', {}, r.merged);
   w.family('dnsnet_resolver_tcp_connections_total', 'counter', 'TCP connections accepted by the resolver.').sample('dnsnet_resolver_tcp_connections_total', {}, d.tcpConnections);
-  w.family('dnsnet_resolver_answer_duration_seconds', 'histogram', 'Time from a query received to its answer sent, local answers and forwarded ones.');
+  w.family('dnsnet_resolver_network_tcp_connections_total', 'counter', 'TCP connections accepted on containers\' resolver sockets, by network of the container.');
+  for (const net of nets) w.sample('dnsnet_resolver_network_tcp_connections_total', { network: net }, d.perNetwork[net]!.tcp);
+  w.family('dnsnet_resolver_answer_duration_seconds', 'histogram', 'Time from a query received to its answer sent, local answers and forwarded ones; sampled: one answer in 16 is timed.');
   w.histogram('dnsnet_resolver_answer_duration_seconds', { source: 'local' }, d.local);
   w.histogram('dnsnet_resolver_answer_duration_seconds', { source: 'forwarded' }, d.forwarded);
 
