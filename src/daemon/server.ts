@@ -127,18 +127,25 @@ async function streamEvents(engine: Engine, q: EventQuery, req: http.IncomingMes
     res.end();
     return STREAMED;
   }
+  // Never a write after the end (an 'error' on the response nobody listens to would take the daemon down).
   const off = engine.events.subscribe((ev) => {
-    if (eventMatches(ev, { ...q, since: undefined })) res.write(JSON.stringify(ev) + '\n');
+    if (!res.writableEnded && !res.destroyed && eventMatches(ev, { ...q, since: undefined })) res.write(JSON.stringify(ev) + '\n');
   });
   // Headers out now, so a client waiting for the first event knows it is connected.
   res.flushHeaders();
-  const timer = Number.isFinite(left) ? setTimeout(() => res.end(), left) : undefined;
   const done = () => {
     off();
     clearTimeout(timer);
   };
+  const timer = Number.isFinite(left)
+    ? setTimeout(() => {
+        done();
+        res.end();
+      }, left)
+    : undefined;
   req.on('close', done);
   res.on('close', done);
+  res.on('error', done);
   return STREAMED;
 }
 

@@ -183,6 +183,16 @@ describe('events', () => {
     expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z network connect [0-9a-f]{64} \(container=[0-9a-f]{64}, name=evnet, type=bridge\)$/);
     const byName = await e.ok(['events', '--since', '1m', '--until', '0s', '--filter', 'container=ev1', '--format', 'json']);
     expect(byName.trim().split('\n').map((l) => (JSON.parse(l) as Ev).Action)).toEqual(['create', 'start', 'die', 'stop', 'destroy']);
+    // A stream that ends at --until while events keep coming: it ends on time and the daemon lives on.
+    const pid = Number(fs.readFileSync(path.join(e.env.DNSNET_RUN!, 'dnsnet.pid'), 'utf8'));
+    const shortLived = e.cli(['events', '--until', String(Date.now() / 1000 + 0.3), '--format', 'json']);
+    for (let i = 0; i < 8; i++) {
+      await e.ok(['network', 'create', `burst${i}`]);
+      await e.ok(['network', 'rm', `burst${i}`]);
+    }
+    expect((await shortLived).exitCode).toBe(0);
+    expect(fs.existsSync(`/proc/${pid}`)).toBe(true);
+    expect(await e.ok(['network', 'ls'])).toContain('bridge');
     const bad = await e.cli(['events', '--filter', 'colour=red']);
     expect(bad.exitCode).toBe(125);
     expect(String(bad.stderr)).toMatch(/invalid filter "colour=red"/);
