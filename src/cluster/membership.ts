@@ -79,6 +79,18 @@ export class Membership {
     this.watchdog.unref();
   }
 
+  /**
+   * The store said the lease is gone (a call on it failed with "lease not found") before a renewal noticed:
+   * join now with a new one (once, however many callers ask at the same time). Resolves when joined.
+   */
+  leaseLost(lost: string): Promise<void> {
+    if (this.lease !== lost) return Promise.resolve(); // a new one already
+    this.rejoining ??= this.join(true).finally(() => (this.rejoining = undefined));
+    return this.rejoining;
+  }
+
+  private rejoining: Promise<void> | undefined;
+
   private async join(again: boolean): Promise<void> {
     const lease = await this.o.etcd.grant(this.ttl);
     await this.o.etcd.put(this.key(), JSON.stringify({ host: this.o.host, since: new Date().toISOString() }), lease);

@@ -228,14 +228,29 @@ export class Cluster implements OverlayCluster {
   // ---------- endpoints ----------
 
   async claim(c: ContainerRecord, net: NetworkRecord, requested: string | undefined): Promise<{ ip: string; revision: number }> {
-    const owner = this.owner(`run ${c.name} on ${net.name}`);
     const ipam = net.ipam[0];
     if (!ipam) throw new DnsnetError('internal', `overlay network ${net.name} has no subnet`);
     try {
-      const got = await claimAddress(owner, net.id, ipam, c.id, requested);
+      const got = await this.onLease(`run ${c.name} on ${net.name}`, (owner) => claimAddress(owner, net.id, ipam, c.id, requested));
       return { ip: got.ip, revision: got.modRevision };
     } catch (error) {
       throw wrapError(`claim an address on ${net.name}`, error, 'conflict');
+    }
+  }
+
+  /**
+   * `op` on this host's lease; when the store says the lease is gone before a renewal noticed (a host slowed
+   * down past its TTL), join again with a new one and try once more.
+   */
+  private async onLease<T>(what: string, op: (owner: ClaimOwner) => Promise<T>): Promise<T> {
+    const owner = this.owner(what);
+    try {
+      return await op(owner);
+    } catch (error) {
+      if (!/lease not found/i.test((error as Error).message)) throw error;
+      this.w.log(`[cluster] ${what}: the store no longer has lease ${owner.lease}; joining again`);
+      await this.membership.leaseLost(owner.lease);
+      return op(this.owner(what));
     }
   }
 
@@ -244,9 +259,7 @@ export class Cluster implements OverlayCluster {
   }
 
   async announce(c: ContainerRecord, ep: EndpointRecord): Promise<void> {
-    const lease = this.membership.lease;
-    if (this.membership.state !== 'joined' || lease === undefined) throw new DnsnetError('conflict', `announce ${c.name}: this host is not joined to the cluster store`);
-    await publishEndpoint(this.etcd, this.cfg.prefix, this.endpointOf(c, ep), lease);
+    await this.onLease(`announce ${c.name}`, (owner) => publishEndpoint(this.etcd, this.cfg.prefix, this.endpointOf(c, ep), owner.lease));
   }
 
   async release(c: ContainerRecord, ep: EndpointRecord): Promise<void> {
