@@ -30,12 +30,18 @@ export interface SystemHost {
   log(line: string): void;
 }
 
+let version: string | undefined;
+
+/** This build's version, read from package.json once (not at every scrape of /metrics). */
 export function daemonVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
+  if (version === undefined) {
+    try {
+      version = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+    } catch {
+      version = 'unknown';
+    }
   }
+  return version;
 }
 
 function containerCounts(e: SystemHost): InfoJson['Containers'] {
